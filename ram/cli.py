@@ -1,0 +1,108 @@
+"""The `ram` command line.
+
+    ram train PRESET [key=value ...] [--run-dir DIR] [--resume] [--mnist-dir DIR]
+    ram eval RUN_DIR [--mc-samples M] [--json] [--mnist-dir DIR]
+    ram presets
+
+Bad input ends with one line, `ram: error: ...`, and exit status 2; never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from ram.errors import RamError
+
+
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--mnist-dir", help="folder of the four original MNIST *-ubyte.gz files (offline); "
+                   "default $RAM_MNIST_DIR, else tensorflow-datasets downloads MNIST")
+    p.add_argument("--data-dir", help="tensorflow-datasets data folder (default: its own)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ram", description="Recurrent Attention Model (Mnih et al., 2014) in JAX.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train a preset; key=value overrides any config field")
+    p.add_argument("preset", help="mnist28 | translated60 | cluttered60 | cluttered100 (see `ram presets`)")
+    p.add_argument("overrides", nargs="*", metavar="key=value")
+    p.add_argument("--run-dir", help="run folder (default runs/PRESET-YYYYmmdd-HHMMSS)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its latest checkpoint")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_data_args(p)
+
+    p = sub.add_parser("eval", help="test errors of a run's best-on-validation checkpoint")
+    p.add_argument("run_dir")
+    p.add_argument("--mc-samples", type=int, help="trajectories averaged by the MC error (default: the run's)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_data_args(p)
+
+    sub.add_parser("presets", help="list the presets and their settings")
+    return parser
+
+
+def cmd_train(args) -> int:
+    from ram import data, train
+    from ram.config import get_config
+
+    config = get_config(args.preset, args.overrides)
+    run_dir = Path(args.run_dir or f"runs/{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}")
+    if args.resume and not args.run_dir:
+        raise RamError("--resume needs --run-dir of the run to continue")
+    mnist = data.load_mnist(args.mnist_dir, args.data_dir)
+    print(f"ram: training {args.preset} in {run_dir}", flush=True)
+    try:
+        results = train.train_and_evaluate(config, run_dir, mnist, resume=args.resume,
+                                           progress=not args.no_progress)
+    except KeyboardInterrupt:
+        print(f"\nram: interrupted; continue with: ram train {args.preset} "
+              f"{' '.join(args.overrides)} --run-dir {run_dir} --resume", file=sys.stderr)
+        return 130
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from ram import data, evaluate
+
+    config = evaluate.load_run_config(args.run_dir)
+    if args.mc_samples is not None and args.mc_samples < 1:
+        raise RamError(f"--mc-samples={args.mc_samples}: must be at least 1")
+    mnist = data.load_mnist(args.mnist_dir, args.data_dir)
+    results = evaluate.evaluate_run(args.run_dir, mnist, config=config, mc_samples=args.mc_samples)
+    if args.json:
+        print(json.dumps(results))
+    else:
+        print(f"{args.run_dir}: test error {results['test_error_pct']:.2f}% (single sample), "
+              f"{results['test_error_mc_pct']:.2f}% (probabilities averaged over {results['mc_samples']} "
+              f"trajectories); best step {results['best_step']}, validation {results['val_error_pct']:.2f}%")
+    return 0
+
+
+def cmd_presets(args) -> int:
+    from ram.config import PRESETS, Config
+
+    default = Config()
+    for name, cfg in PRESETS.items():
+        diff = {k: v for k, v in cfg.to_dict().items() if getattr(default, k) != v}
+        print(f"{name}: {diff or '(the defaults)'}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = {"train": cmd_train, "eval": cmd_eval, "presets": cmd_presets}[args.command]
+    try:
+        return handler(args)
+    except RamError as e:
+        print(f"ram: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,205 @@
+"""Every number of a run lives in one frozen `Config`; presets name the paper's settings.
+
+A preset plus `key=value` overrides gives the config of a run, e.g.::
+
+    ram train mnist28 num_glimpses=4 learning_rate=3e-4
+
+`Config.validate` rejects what the model cannot run with, with a one-line message that says what
+to fix, before anything is compiled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from collections.abc import Iterable
+
+from ram.errors import ConfigError
+
+TASKS = ("mnist", "translated", "cluttered")
+CORES = ("rnn", "lstm", "gru")
+FIRST_LOCATIONS = ("random", "centre", "learned")
+POLICIES = ("learned", "random")
+OPTIMIZERS = ("adam", "sgd")
+SCHEDULES = ("constant", "linear", "cosine")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Settings of one run. Sizes follow Mnih et al. (2014) unless a field says otherwise."""
+
+    # Task: the image the model looks at (see `ram.tasks`).
+    task: str = "mnist"  # mnist (28x28 as is) | translated | cluttered
+    canvas: int = 28  # side of the square canvas in pixels; 28 for `mnist`
+    clutter_pieces: int = 0  # cluttered: number of digit fragments added to the canvas
+    clutter_size: int = 8  # cluttered: side of each fragment in pixels
+
+    # Glimpse sensor (retina).
+    patch_size: int = 8  # g: side of the finest patch, and of every patch after pooling
+    num_scales: int = 1  # k: number of patches, each `scale_factor` times wider than the last
+    scale_factor: int = 2  # s
+
+    # Networks.
+    num_glimpses: int = 6
+    glimpse_hidden: int = 128  # h_g
+    location_hidden: int = 128  # h_l
+    glimpse_features: int = 256  # g_t
+    core: str = "rnn"  # rnn (ReLU, as in the paper) | lstm | gru
+    core_hidden: int = 256
+    num_classes: int = 10
+
+    # Policy.
+    policy: str = "learned"  # learned | random (control: every location uniform, no REINFORCE)
+    first_location: str = "random"  # random (uniform, as in the paper) | centre | learned
+    location_std: float = 0.1  # fixed std of the Gaussian policy, in [-1, 1] units
+
+    # Loss: cross-entropy + reinforce_weight * REINFORCE + baseline_weight * squared error.
+    reinforce_weight: float = 1.0
+    baseline_weight: float = 1.0
+
+    # Optimisation.
+    batch_size: int = 64
+    train_steps: int = 30_000
+    optimizer: str = "adam"  # adam | sgd (momentum, as in the paper)
+    learning_rate: float = 1e-3
+    momentum: float = 0.9  # sgd only
+    schedule: str = "cosine"  # constant | linear (to 0, the paper's) | cosine (to 0)
+    warmup_steps: int = 500
+    grad_clip: float = 1.0  # global-norm clipping; 0 disables it
+
+    # Bookkeeping.
+    seed: int = 0
+    steps_per_call: int = 100  # train steps fused into one compiled call (one lax.scan)
+    eval_every: int = 2_000  # validate, checkpoint and log every this many steps
+    eval_batch_size: int = 1_000
+    mc_samples: int = 10  # trajectories averaged by the MC evaluation
+
+    @property
+    def images_per_epoch(self) -> int:
+        """Training images in one pass over the 50,000-image training split."""
+        return 50_000
+
+    def replace(self, **changes) -> Config:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Config:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"unknown config field(s) {unknown}; known fields: {sorted(known)}")
+        return cls(**d).validate()
+
+    def validate(self) -> Config:
+        """Returns self, or raises `ConfigError` naming the field to fix."""
+
+        def need(ok: bool, msg: str) -> None:
+            if not ok:
+                raise ConfigError(msg)
+
+        for name, choices in (
+            ("task", TASKS),
+            ("core", CORES),
+            ("policy", POLICIES),
+            ("first_location", FIRST_LOCATIONS),
+            ("optimizer", OPTIMIZERS),
+            ("schedule", SCHEDULES),
+        ):
+            need(getattr(self, name) in choices, f"{name}={getattr(self, name)!r}: choose one of {choices}")
+        need(self.num_glimpses >= 1, f"num_glimpses={self.num_glimpses}: the model needs at least 1 glimpse")
+        need(self.patch_size >= 1, f"patch_size={self.patch_size}: must be at least 1 pixel")
+        need(self.num_scales >= 1, f"num_scales={self.num_scales}: must be at least 1")
+        need(self.scale_factor >= 1, f"scale_factor={self.scale_factor}: must be an integer >= 1")
+        need(
+            self.location_std > 0,
+            f"location_std={self.location_std}: the Gaussian policy needs a positive standard deviation",
+        )
+        if self.task == "mnist":
+            need(self.canvas == 28, f"canvas={self.canvas}: task=mnist uses the 28x28 digits as they are; "
+                 "use task=translated for a larger canvas")
+        else:
+            need(self.canvas >= 28, f"canvas={self.canvas}: a {self.task} canvas must hold a 28x28 digit")
+        if self.task == "cluttered":
+            need(self.clutter_pieces >= 1, "task=cluttered needs clutter_pieces >= 1")
+            need(1 <= self.clutter_size <= 28 and self.clutter_size <= self.canvas,
+                 f"clutter_size={self.clutter_size}: must be between 1 and 28 and fit the canvas")
+        largest = self.patch_size * self.scale_factor ** (self.num_scales - 1)
+        need(
+            self.patch_size <= self.canvas,
+            f"patch_size={self.patch_size} is larger than the {self.canvas}x{self.canvas} canvas; "
+            f"use patch_size <= {self.canvas}",
+        )
+        need(
+            largest <= 4 * self.canvas,
+            f"the widest retina patch ({largest} px = patch_size*scale_factor^(num_scales-1)) is over 4x "
+            f"the {self.canvas}px canvas: lower num_scales or scale_factor",
+        )
+        for name in ("glimpse_hidden", "location_hidden", "glimpse_features", "core_hidden",
+                     "batch_size", "train_steps", "steps_per_call", "eval_every", "eval_batch_size",
+                     "mc_samples"):
+            need(getattr(self, name) >= 1, f"{name}={getattr(self, name)}: must be at least 1")
+        need(self.num_classes >= 2, f"num_classes={self.num_classes}: must be at least 2")
+        need(self.learning_rate > 0, f"learning_rate={self.learning_rate}: must be positive")
+        need(self.grad_clip >= 0, f"grad_clip={self.grad_clip}: must be >= 0 (0 disables clipping)")
+        need(self.warmup_steps >= 0, f"warmup_steps={self.warmup_steps}: must be >= 0")
+        need(self.eval_every % self.steps_per_call == 0,
+             f"eval_every={self.eval_every} must be a multiple of steps_per_call={self.steps_per_call}")
+        return self
+
+
+PRESETS: dict[str, Config] = {
+    # 28x28 MNIST, the paper's Table 1 (a): 8x8 patch, 1 scale, 6 glimpses.
+    "mnist28": Config(),
+    # Translated MNIST 60x60, Table 1 (b): 12x12 patches, 3 scales.
+    "translated60": Config(task="translated", canvas=60, patch_size=12, num_scales=3, num_glimpses=8),
+    # Cluttered MNIST 60x60 with 4 pieces of 8x8, Table 2 (a).
+    "cluttered60": Config(task="cluttered", canvas=60, clutter_pieces=4, patch_size=12, num_scales=3,
+                          num_glimpses=8),
+    # Cluttered MNIST 100x100 with 8 pieces of 8x8, Table 2 (b): 4 scales.
+    "cluttered100": Config(task="cluttered", canvas=100, clutter_pieces=8, patch_size=12, num_scales=4,
+                           num_glimpses=8),
+}
+
+
+def _parse_value(name: str, kind: type, text: str):
+    try:
+        if kind is bool:
+            if text.lower() in ("1", "true", "yes"):
+                return True
+            if text.lower() in ("0", "false", "no"):
+                return False
+            raise ValueError
+        if kind is int:
+            return int(float(text)) if "e" in text.lower() else int(text)
+        return kind(text)
+    except ValueError:
+        raise ConfigError(f"{name}={text!r}: expected a value of type {kind.__name__}") from None
+
+
+def apply_overrides(config: Config, overrides: Iterable[str]) -> Config:
+    """Applies `key=value` strings to `config`; raises `ConfigError` for unknown keys or bad values."""
+    hints = typing.get_type_hints(Config)
+    changes = {}
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not of the form key=value")
+        key, text = item.split("=", 1)
+        key = key.strip()
+        if key not in hints or key.startswith("_"):
+            raise ConfigError(f"unknown config field {key!r}; known fields: {sorted(f.name for f in dataclasses.fields(Config))}")
+        changes[key] = _parse_value(key, hints[key], text.strip())
+    return config.replace(**changes).validate()
+
+
+def get_config(preset: str, overrides: Iterable[str] = ()) -> Config:
+    """The preset's config with `overrides` applied, validated."""
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    return apply_overrides(PRESETS[preset], overrides)

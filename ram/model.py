@@ -1,0 +1,98 @@
+"""The networks of the Recurrent Attention Model (Mnih et al., 2014, Section 3), as Flax NNX modules.
+
+    glimpse net  g_t = ReLU(Linear(h_g) + Linear(h_l)),  h_g = ReLU(Linear(retina)),  h_l = ReLU(Linear(l))
+    core         h_t = ReLU(Linear(h_{t-1}) + Linear(g_t))        (or an LSTM / GRU cell)
+    location     mu_t = tanh(Linear(stop_gradient(h_t))),  l_{t+1} ~ N(mu_t, sigma^2 I)
+    baseline     b_t = Linear(stop_gradient(h_t))
+    classifier   logits = Linear(h_T)
+
+The location network and the baseline read `stop_gradient(h_t)`: REINFORCE trains the location
+network only, and the squared error trains the baseline only (see `ram.losses`).
+"""
+
+from __future__ import annotations
+
+import chex
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from ram.config import Config
+
+
+class GlimpseNetwork(nnx.Module):
+    """Fuses what the retina saw with where it looked."""
+
+    def __init__(self, retina_features: int, config: Config, *, rngs: nnx.Rngs):
+        self.what = nnx.Linear(retina_features, config.glimpse_hidden, rngs=rngs)
+        self.where = nnx.Linear(2, config.location_hidden, rngs=rngs)
+        self.what_out = nnx.Linear(config.glimpse_hidden, config.glimpse_features, rngs=rngs)
+        self.where_out = nnx.Linear(config.location_hidden, config.glimpse_features, use_bias=False,
+                                    rngs=rngs)
+
+    def __call__(self, patches: chex.Array, locations: chex.Array) -> chex.Array:
+        """[B, k, g, g, C] patches and [B, 2] locations -> [B, glimpse_features]."""
+        h_g = jax.nn.relu(self.what(patches.reshape(patches.shape[0], -1)))
+        h_l = jax.nn.relu(self.where(locations))
+        return jax.nn.relu(self.what_out(h_g) + self.where_out(h_l))
+
+
+class LocationNetwork(nnx.Module):
+    """Mean of the Gaussian policy over the next fixation, bounded to [-1, 1] by tanh."""
+
+    def __init__(self, config: Config, *, rngs: nnx.Rngs):
+        self.mean = nnx.Linear(config.core_hidden, 2, rngs=rngs)
+        # Mean of the first fixation, used when `first_location == "learned"`.
+        self.first = nnx.Param(jnp.zeros((2,)))
+
+    def __call__(self, hidden: chex.Array) -> chex.Array:
+        """[B, core_hidden] -> [B, 2] policy mean; no gradient reaches the core."""
+        return jnp.tanh(self.mean(jax.lax.stop_gradient(hidden)))
+
+    def first_mean(self, batch_size: int) -> chex.Array:
+        """[B, 2] policy mean of the first fixation."""
+        return jnp.broadcast_to(jnp.tanh(self.first[...]), (batch_size, 2))
+
+
+class Baseline(nnx.Module):
+    """State-dependent estimate of the expected reward; trained by squared error only."""
+
+    def __init__(self, config: Config, *, rngs: nnx.Rngs):
+        self.value = nnx.Linear(config.core_hidden, 1, rngs=rngs)
+
+    def __call__(self, hidden: chex.Array) -> chex.Array:
+        """[B, core_hidden] -> [B]."""
+        return self.value(jax.lax.stop_gradient(hidden))[:, 0]
+
+
+def make_core(config: Config, *, rngs: nnx.Rngs) -> nnx.Module:
+    """The recurrent core: ReLU RNN (paper), LSTM or GRU from Flax's own cells."""
+    n_in, n_h = config.glimpse_features, config.core_hidden
+    if config.core == "rnn":
+        return nnx.SimpleCell(n_in, n_h, activation_fn=jax.nn.relu, rngs=rngs)
+    if config.core == "lstm":
+        return nnx.OptimizedLSTMCell(n_in, n_h, rngs=rngs)
+    return nnx.GRUCell(n_in, n_h, rngs=rngs)
+
+
+class RAM(nnx.Module):
+    """All networks of the model; `ram.episode.run_episode` runs them over one episode."""
+
+    def __init__(self, config: Config, channels: int = 1, *, rngs: nnx.Rngs):
+        retina_features = config.num_scales * config.patch_size**2 * channels
+        self.glimpse_net = GlimpseNetwork(retina_features, config, rngs=rngs)
+        self.core = make_core(config, rngs=rngs)
+        self.location_net = LocationNetwork(config, rngs=rngs)
+        self.baseline = Baseline(config, rngs=rngs)
+        self.classifier = nnx.Linear(config.core_hidden, config.num_classes, rngs=rngs)
+        self.core_kind = config.core
+
+    def initial_state(self, batch_size: int):
+        """Zero recurrent state: [B, H], or a pair of them for the LSTM."""
+        zeros = jnp.zeros((batch_size, self.core.hidden_features))
+        return (zeros, zeros) if self.core_kind == "lstm" else zeros
+
+    @staticmethod
+    def hidden(state) -> chex.Array:
+        """[B, H] output of the core from its state."""
+        return state[1] if isinstance(state, tuple) else state

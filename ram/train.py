@@ -1,0 +1,250 @@
+"""Training: one jitted train step, fused `steps_per_call` at a time in a `lax.scan`.
+
+`train_and_evaluate(config, run_dir, data)` is the whole job: it trains, validates every
+`eval_every` steps, keeps orbax checkpoints of the latest state and of the best parameters on
+validation, appends metrics to `run_dir/metrics.jsonl`, and finally evaluates the best parameters on
+the test set. An interrupted run (Ctrl-C, a killed process) loses at most the steps since the last
+checkpoint; `resume=True` continues from it with the same data and noise it would have seen.
+
+Keys: the run's key is `key(seed)`; step `n` uses `fold_in(key, n)` inside the compiled step, so the
+host never splits keys and a resumed run is the same as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import signal
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+from ram import checkpoints, evaluate, tasks
+from ram.config import Config
+from ram.data import Mnist
+from ram.episode import episode_fn
+from ram.errors import RamError
+from ram.losses import hybrid_loss
+from ram.model import RAM
+
+
+class TrainState(NamedTuple):
+    step: chex.Array  # [] int32, number of steps taken
+    params: nnx.State
+    opt_state: optax.OptState
+
+
+def learning_rate_schedule(config: Config) -> optax.Schedule:
+    """Linear warm-up, then constant, linear decay to 0 (the paper's) or cosine decay to 0."""
+    peak, warm, total = config.learning_rate, config.warmup_steps, config.train_steps
+    if config.schedule == "constant":
+        main = optax.constant_schedule(peak)
+    elif config.schedule == "linear":
+        main = optax.linear_schedule(peak, 0.0, max(1, total - warm))
+    else:
+        main = optax.cosine_decay_schedule(peak, max(1, total - warm))
+    if warm == 0:
+        return main
+    return optax.join_schedules([optax.linear_schedule(0.0, peak, warm), main], [warm])
+
+
+def make_optimizer(config: Config) -> optax.GradientTransformation:
+    """Adam (default) or SGD with momentum (the paper's), after global-norm clipping."""
+    lr = learning_rate_schedule(config)
+    opt = optax.adam(lr) if config.optimizer == "adam" else optax.sgd(lr, momentum=config.momentum)
+    return optax.chain(optax.clip_by_global_norm(config.grad_clip), opt) if config.grad_clip else opt
+
+
+def init_model(config: Config, channels: int = 1) -> tuple[nnx.GraphDef, nnx.State]:
+    """`(graphdef, params)` of a freshly initialised model (initialised from `config.seed`)."""
+    model = RAM(config, channels, rngs=nnx.Rngs(config.seed))
+    return nnx.split(model)
+
+
+def init_state(config: Config, params: nnx.State) -> TrainState:
+    return TrainState(jnp.zeros((), jnp.int32), params, make_optimizer(config).init(params))
+
+
+def make_train_step(graphdef: nnx.GraphDef, config: Config):
+    """The pure train step `(state, data, key) -> (state, metrics)`.
+
+    `data` is the training `DeviceSplit` (an argument, not a closed-over constant, so the arrays
+    are not baked into the program); `key` is the run's key, folded with the step number here.
+    """
+    tx = make_optimizer(config)
+    episode = episode_fn(graphdef, config)
+
+    def loss_fn(params, images, labels, key):
+        traj = episode(params, images, key)
+        return hybrid_loss(traj, labels, config.reinforce_weight, config.baseline_weight)
+
+    def train_step(state: TrainState, data: tasks.DeviceSplit, key: chex.PRNGKey):
+        data_key, episode_key = jax.random.split(jax.random.fold_in(key, state.step))
+        images, labels = tasks.train_batch(data_key, data, config, config.batch_size)
+        (loss, parts), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, images, labels, episode_key)
+        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        metrics = dict(parts, loss=loss, grad_norm=optax.global_norm(grads))
+        return TrainState(state.step + 1, params, opt_state), metrics
+
+    return train_step
+
+
+def make_train_chunk(graphdef: nnx.GraphDef, config: Config, steps: int | None = None):
+    """`steps` train steps as one compiled `lax.scan`: `(state, data, key) -> (state, mean metrics)`."""
+    train_step = make_train_step(graphdef, config)
+    steps = steps or config.steps_per_call
+
+    def chunk(state, data, key):
+        state, metrics = jax.lax.scan(lambda s, _: train_step(s, data, key), state, None, length=steps)
+        return state, jax.tree.map(jnp.mean, metrics)
+
+    return jax.jit(chunk, donate_argnums=0)
+
+
+def machine_info() -> dict:
+    """Where a run ran, recorded with its results."""
+    dev = jax.devices()[0]
+    return {
+        "platform": dev.platform,
+        "device": dev.device_kind,
+        "num_devices": jax.device_count(),
+        "cpu_count": os.cpu_count(),
+        "processor": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+    }
+
+
+class _Interrupt:
+    """Turns SIGTERM into KeyboardInterrupt so a killed run still checkpoints."""
+
+    def __enter__(self):
+        self._old = signal.getsignal(signal.SIGTERM)
+
+        def handler(signum, frame):
+            raise KeyboardInterrupt
+
+        try:
+            signal.signal(signal.SIGTERM, handler)
+        except ValueError:  # not the main thread
+            self._old = None
+        return self
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGTERM, self._old)
+        return False
+
+
+def train_and_evaluate(
+    config: Config, run_dir: str | os.PathLike, data: Mnist, *, resume: bool = False, progress: bool = True
+) -> dict:
+    """Trains `config` in `run_dir` and returns the test results of the best validation checkpoint.
+
+    Args:
+      config: a validated config.
+      run_dir: folder for config.json, metrics.jsonl, checkpoints/ and results.json.
+      data: MNIST splits (`ram.data.load_mnist`).
+      resume: continue from the latest checkpoint in `run_dir`.
+      progress: show a progress bar.
+
+    Returns:
+      The dict written to `run_dir/results.json`.
+    """
+    from tqdm.auto import tqdm
+
+    run_dir = Path(run_dir).absolute()
+    config_path = run_dir / "config.json"
+    if resume:
+        if not config_path.is_file():
+            raise RamError(f"--resume: {run_dir} holds no config.json; start a run there first")
+        saved = Config.from_dict(json.loads(config_path.read_text()))
+        if saved.replace(train_steps=config.train_steps) != config.replace(train_steps=config.train_steps):
+            raise RamError(f"--resume: the config differs from {config_path}; only train_steps may change")
+    elif config_path.exists():
+        raise RamError(f"{run_dir} already holds a run: pass --resume to continue it, or choose another --run-dir")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config_path.write_text(config.to_json())
+
+    graphdef, params = init_model(config)
+    state = init_state(config, params)
+    ckpt = checkpoints.RunCheckpoints(run_dir)
+    best = {"val_error_pct": float("inf"), "step": 0}
+    wall_before = 0.0
+    if resume and ckpt.latest_step() is not None:
+        state, extra = ckpt.restore_latest(state)
+        best, wall_before = extra["best"], extra["wall_time_s"]
+
+    train_data = tasks.to_device(data.train)
+    val_data = tasks.to_device(data.validation)
+    chunk = make_train_chunk(graphdef, config)
+    validate = evaluate.make_evaluator(graphdef, config, "validation", val_data, mc_samples=1)
+    key = jax.random.key(config.seed)
+    start = int(state.step)
+    t0 = time.perf_counter()
+    log = (run_dir / "metrics.jsonl").open("a")
+    bar = tqdm(total=config.train_steps, initial=start, disable=not progress, unit="step", dynamic_ncols=True)
+    sums, count = {}, 0
+    try:
+        with _Interrupt():
+            while int(state.step) < config.train_steps:
+                state, metrics = chunk(state, train_data, key)
+                metrics = jax.device_get(metrics)
+                for k, v in metrics.items():
+                    sums[k] = sums.get(k, 0.0) + float(v)
+                count += 1
+                step = int(state.step)
+                bar.update(step - bar.n)
+                bar.set_postfix(loss=f"{metrics['loss']:.3f}", reward=f"{metrics['reward']:.3f}",
+                                refresh=False)
+                if step % config.eval_every == 0 or step >= config.train_steps:
+                    val = validate(state.params, seed=config.seed)
+                    wall = wall_before + time.perf_counter() - t0
+                    if val["error_pct"] < best["val_error_pct"]:
+                        best = {"val_error_pct": val["error_pct"], "step": step}
+                        ckpt.save_best(step, state.params)
+                    record = {
+                        "step": step,
+                        "epoch": step * config.batch_size / config.images_per_epoch,
+                        "images_seen": step * config.batch_size,
+                        "wall_time_s": round(wall, 2),
+                        "learning_rate": float(learning_rate_schedule(config)(step)),
+                        **{f"train_{k}": v / count for k, v in sums.items()},
+                        "val_error_pct": val["error_pct"],
+                        "best_val_error_pct": best["val_error_pct"],
+                    }
+                    log.write(json.dumps(record) + "\n")
+                    log.flush()
+                    ckpt.save_latest(step, state, {"best": best, "wall_time_s": wall})
+                    bar.write(f"step {step}: train error {100 * (1 - record['train_reward']):.2f}%  "
+                              f"val error {val['error_pct']:.2f}%  (best {best['val_error_pct']:.2f}%)")
+                    sums, count = {}, 0
+    except KeyboardInterrupt:
+        bar.close()
+        ckpt.wait()
+        log.close()
+        raise
+    bar.close()
+    log.close()
+    ckpt.wait()
+    wall = wall_before + time.perf_counter() - t0
+
+    results = evaluate.evaluate_run(run_dir, data, config=config)
+    results.update({
+        "train_steps": config.train_steps,
+        "images_seen": config.train_steps * config.batch_size,
+        "epochs": config.train_steps * config.batch_size / config.images_per_epoch,
+        "train_wall_time_s": round(wall, 1),
+        "machine": machine_info(),
+    })
+    (run_dir / "results.json").write_text(json.dumps(results, indent=2))
+    return results

@@ -1,0 +1,123 @@
+"""Episode shapes, the policy's log-probability, and which term of the hybrid loss trains what.
+
+Inputs are small random arrays (synthetic, not MNIST)."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ram import tasks, train
+from ram.config import Config
+from ram.episode import episode_fn, gaussian_log_prob
+from ram.losses import hybrid_loss
+
+SMALL = Config(patch_size=4, num_scales=2, num_glimpses=3, glimpse_hidden=8, location_hidden=8,
+               glimpse_features=16, core_hidden=16, batch_size=4)
+
+
+def setup(config=SMALL, batch=4, seed=0):
+    graphdef, params = train.init_model(config)
+    rng = np.random.default_rng(seed)
+    images = jnp.asarray(rng.random((batch, 28, 28, 1)), jnp.float32)
+    labels = jnp.asarray(rng.integers(0, 10, batch), jnp.int32)
+    return graphdef, params, images, labels
+
+
+@pytest.mark.parametrize("core", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("first", ["random", "centre", "learned"])
+def test_trajectory_shapes(core, first):
+    config = SMALL.replace(core=core, first_location=first)
+    graphdef, params, images, _ = setup(config)
+    traj = jax.jit(episode_fn(graphdef, config))(params, images, jax.random.key(1))
+    t, b = config.num_glimpses, images.shape[0]
+    chex.assert_shape([traj.locations, traj.means], (t, b, 2))
+    chex.assert_shape([traj.log_probs, traj.baselines], (t, b))
+    chex.assert_shape(traj.logits, (b, 10))
+    assert np.all(np.abs(np.asarray(traj.means)) <= 1.0)
+    assert traj.policy_mask.tolist() == [float(first == "learned")] + [1.0] * (t - 1)
+    if first == "centre":
+        np.testing.assert_array_equal(traj.locations[0], 0.0)
+
+
+def test_log_prob_matches_closed_form():
+    x, mu, std = jnp.asarray([[0.3, -0.2]]), jnp.asarray([[0.1, 0.4]]), 0.15
+    closed = -np.log(2 * np.pi * std**2) - ((0.2**2 + 0.6**2) / (2 * std**2))
+    np.testing.assert_allclose(gaussian_log_prob(x, mu, std), [closed], rtol=1e-5)
+
+
+def test_trajectory_log_probs_are_of_the_locations_used():
+    graphdef, params, images, _ = setup()
+    traj = episode_fn(graphdef, SMALL)(params, images, jax.random.key(3))
+    d2 = ((traj.locations - traj.means) ** 2).sum(-1)
+    s = SMALL.location_std
+    closed = -np.log(2 * np.pi * s**2) - d2 / (2 * s**2)
+    np.testing.assert_allclose(traj.log_probs[1:], closed[1:], rtol=1e-4, atol=1e-4)
+
+
+def test_random_policy_control_has_no_policy_term():
+    config = SMALL.replace(policy="random")
+    graphdef, params, images, labels = setup(config)
+    traj = episode_fn(graphdef, config)(params, images, jax.random.key(0))
+    assert float(traj.policy_mask.sum()) == 0.0
+    assert float(hybrid_loss(traj, labels)[1]["reinforce"]) == 0.0
+
+
+def _grads_of(term, config=SMALL):
+    graphdef, params, images, labels = setup(config)
+    episode = episode_fn(graphdef, config)
+
+    def loss(p):
+        return hybrid_loss(episode(p, images, jax.random.key(7)), labels)[1][term]
+
+    grads = jax.grad(loss)(params)
+    norms = {}
+    for path, leaf in jax.tree_util.tree_leaves_with_path(grads):
+        module = str(path[0].key)
+        norms[module] = norms.get(module, 0.0) + float(jnp.sum(jnp.abs(leaf)))
+    return norms
+
+
+@pytest.mark.parametrize("first", ["random", "learned"])
+def test_cross_entropy_does_not_touch_location_network_or_baseline(first):
+    norms = _grads_of("cross_entropy", SMALL.replace(first_location=first))
+    assert norms["location_net"] == 0.0 and norms["baseline"] == 0.0
+    assert norms["glimpse_net"] > 0 and norms["core"] > 0 and norms["classifier"] > 0
+
+
+@pytest.mark.parametrize("first", ["random", "learned"])
+def test_reinforce_touches_only_location_network(first):
+    norms = _grads_of("reinforce", SMALL.replace(first_location=first))
+    assert norms["location_net"] > 0
+    assert all(v == 0.0 for k, v in norms.items() if k != "location_net"), norms
+
+
+def test_baseline_term_touches_only_baseline():
+    norms = _grads_of("baseline")
+    assert norms["baseline"] > 0
+    assert all(v == 0.0 for k, v in norms.items() if k != "baseline"), norms
+
+
+def test_no_gradient_through_sampled_locations():
+    graphdef, params, images, _ = setup(SMALL.replace(first_location="learned"))
+    episode = episode_fn(graphdef, SMALL.replace(first_location="learned"))
+    grads = jax.grad(lambda p: episode(p, images, jax.random.key(0)).locations.sum())(params)
+    assert all(float(jnp.abs(g).sum()) == 0.0 for g in jax.tree.leaves(grads))
+
+
+def test_train_step_compiles_once():
+    graphdef, params = train.init_model(SMALL)
+    step = chex.assert_max_traces(train.make_train_step(graphdef, SMALL), n=1)
+    jitted = jax.jit(step)
+    rng = np.random.default_rng(0)
+    data = tasks.DeviceSplit(jnp.asarray(rng.integers(0, 256, (32, 28, 28)), jnp.uint8),
+                             jnp.asarray(rng.integers(0, 10, 32), jnp.int32))
+    state = train.init_state(SMALL, params)
+    for _ in range(3):
+        state, metrics = jitted(state, data, jax.random.key(0))
+    assert int(state.step) == 3 and np.isfinite(float(metrics["loss"]))
+    chunk = train.make_train_chunk(graphdef, SMALL, steps=2)
+    for _ in range(3):
+        state, _ = chunk(state, data, jax.random.key(0))
+    assert chunk._cache_size() == 1 and int(state.step) == 9
