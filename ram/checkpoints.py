@@ -36,14 +36,19 @@ class RunCheckpoints:
         return self.latest.latest_step()
 
     def save_latest(self, step: int, state, extra: dict) -> None:
-        self.latest.save(step, args=ocp.args.Composite(
-            state=ocp.args.StandardSave(state), extra=ocp.args.JsonSave(extra)))
+        self.latest.save(
+            step, args=ocp.args.Composite(state=ocp.args.StandardSave(state), extra=ocp.args.JsonSave(extra))
+        )
 
     def restore_latest(self, like):
         """(state shaped like `like`, extra dict) of the latest checkpoint."""
         step = self.latest.latest_step()
-        out = self.latest.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(_abstract(like)), extra=ocp.args.JsonRestore()))
+        out = self.latest.restore(
+            step,
+            args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(_abstract(like)), extra=ocp.args.JsonRestore()
+            ),
+        )
         return out["state"], out["extra"]
 
     def save_best(self, step: int, params: nnx.State) -> None:
@@ -64,5 +69,7 @@ def restore_best(run_dir: str | os.PathLike, like: nnx.State) -> tuple[nnx.State
     try:
         params = mngr.restore(step, args=ocp.args.StandardRestore(_abstract(like)))
     except Exception as e:
-        raise RamError(f"cannot restore {path}/{step}: {type(e).__name__}: {str(e).splitlines()[0]}") from None
+        raise RamError(
+            f"cannot restore {path}/{step}: {type(e).__name__}: {str(e).splitlines()[0]}"
+        ) from None
     return params, step

@@ -2,6 +2,9 @@
 
     ram train PRESET [key=value ...] [--run-dir DIR] [--resume] [--mnist-dir DIR]
     ram eval RUN_DIR [--mc-samples M] [--json] [--mnist-dir DIR]
+    ram visualize RUN_DIR [--num N]          glimpses.png + glimpses.gif in the run folder
+    ram plot RUN_DIR                         curves.png in the run folder
+    ram data show PRESET [key=value ...]     a PNG grid of the task's examples
     ram presets
 
 Bad input ends with one line, `ram: error: ...`, and exit status 2; never a traceback.
@@ -19,27 +22,54 @@ from ram.errors import RamError
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--mnist-dir", help="folder of the four original MNIST *-ubyte.gz files (offline); "
-                   "default $RAM_MNIST_DIR, else tensorflow-datasets downloads MNIST")
+    p.add_argument(
+        "--mnist-dir",
+        help="folder of the four original MNIST *-ubyte.gz files (offline); "
+        "default $RAM_MNIST_DIR, else tensorflow-datasets downloads MNIST",
+    )
     p.add_argument("--data-dir", help="tensorflow-datasets data folder (default: its own)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ram", description="Recurrent Attention Model (Mnih et al., 2014) in JAX.")
+    parser = argparse.ArgumentParser(
+        prog="ram", description="Recurrent Attention Model (Mnih et al., 2014) in JAX."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a preset; key=value overrides any config field")
     p.add_argument("preset", help="mnist28 | translated60 | cluttered60 | cluttered100 (see `ram presets`)")
     p.add_argument("overrides", nargs="*", metavar="key=value")
     p.add_argument("--run-dir", help="run folder (default runs/PRESET-YYYYmmdd-HHMMSS)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its latest checkpoint")
+    p.add_argument(
+        "--resume", action="store_true", help="continue the run in --run-dir from its latest checkpoint"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_data_args(p)
 
     p = sub.add_parser("eval", help="test errors of a run's best-on-validation checkpoint")
     p.add_argument("run_dir")
-    p.add_argument("--mc-samples", type=int, help="trajectories averaged by the MC error (default: the run's)")
+    p.add_argument(
+        "--mc-samples", type=int, help="trajectories averaged by the MC error (default: the run's)"
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_data_args(p)
+
+    p = sub.add_parser("visualize", help="glimpse trajectories of a run: glimpses.png and glimpses.gif")
+    p.add_argument("run_dir")
+    p.add_argument("--num", type=int, default=8, help="test examples to show")
+    p.add_argument("--seed", type=int, default=0)
+    _add_data_args(p)
+
+    p = sub.add_parser("plot", help="training curves of a run: curves.png")
+    p.add_argument("run_dir")
+
+    p = sub.add_parser("data", help="look at a task's data")
+    p.add_argument("action", choices=["show"])
+    p.add_argument("preset")
+    p.add_argument("overrides", nargs="*", metavar="key=value")
+    p.add_argument("--split", default="validation", choices=["train", "validation", "test"])
+    p.add_argument("--num", type=int, default=32)
+    p.add_argument("--out", help="PNG path (default PRESET-SPLIT.png)")
     _add_data_args(p)
 
     sub.add_parser("presets", help="list the presets and their settings")
@@ -57,11 +87,16 @@ def cmd_train(args) -> int:
     mnist = data.load_mnist(args.mnist_dir, args.data_dir)
     print(f"ram: training {args.preset} in {run_dir}", flush=True)
     try:
-        results = train.train_and_evaluate(config, run_dir, mnist, resume=args.resume,
-                                           progress=not args.no_progress)
+        command = " ".join(["ram train", args.preset, *args.overrides, "--run-dir", str(run_dir)])
+        results = train.train_and_evaluate(
+            config, run_dir, mnist, resume=args.resume, progress=not args.no_progress, command=command
+        )
     except KeyboardInterrupt:
-        print(f"\nram: interrupted; continue with: ram train {args.preset} "
-              f"{' '.join(args.overrides)} --run-dir {run_dir} --resume", file=sys.stderr)
+        print(
+            f"\nram: interrupted; continue with: ram train {args.preset} "
+            f"{' '.join(args.overrides)} --run-dir {run_dir} --resume",
+            file=sys.stderr,
+        )
         return 130
     print(json.dumps(results, indent=2))
     return 0
@@ -78,9 +113,69 @@ def cmd_eval(args) -> int:
     if args.json:
         print(json.dumps(results))
     else:
-        print(f"{args.run_dir}: test error {results['test_error_pct']:.2f}% (single sample), "
-              f"{results['test_error_mc_pct']:.2f}% (probabilities averaged over {results['mc_samples']} "
-              f"trajectories); best step {results['best_step']}, validation {results['val_error_pct']:.2f}%")
+        print(
+            f"{args.run_dir}: test error {results['test_error_pct']:.2f}% (single sample), "
+            f"{results['test_error_mc_pct']:.2f}% (probabilities averaged over {results['mc_samples']} "
+            f"trajectories); best step {results['best_step']}, validation {results['val_error_pct']:.2f}%"
+        )
+    return 0
+
+
+def cmd_visualize(args) -> int:
+    from ram import data, evaluate, visualize
+
+    evaluate.load_run_config(args.run_dir)  # fail fast on a wrong folder
+    if args.num < 1:
+        raise RamError(f"--num={args.num}: must be at least 1")
+    paths = visualize.visualize_run(
+        args.run_dir, data.load_mnist(args.mnist_dir, args.data_dir), num=args.num, seed=args.seed
+    )
+    print("\n".join(str(p) for p in paths))
+    return 0
+
+
+def cmd_plot(args) -> int:
+    from ram import visualize
+
+    print(visualize.plot_curves(args.run_dir))
+    return 0
+
+
+def cmd_data(args) -> int:
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from ram import data, tasks
+    from ram.config import get_config
+
+    config = get_config(args.preset, args.overrides)
+    if args.num < 1:
+        raise RamError(f"--num={args.num}: must be at least 1")
+    mnist = data.load_mnist(args.mnist_dir, args.data_dir)
+    split = tasks.to_device(getattr(mnist, args.split))
+    if args.split == "train":
+        images, labels = tasks.train_batch(jax.random.key(0), split, config, args.num)
+    else:
+        images, labels = tasks.eval_batch(args.split, split, jnp.arange(args.num), config)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = min(8, args.num)
+    rows = -(-args.num // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.5 * cols, 1.6 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, label in zip(axes.flat, np.asarray(images), np.asarray(labels), strict=False):
+        ax.imshow(image[..., 0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_title(str(label), fontsize=8)
+    fig.suptitle(f"{args.preset} ({args.split}, {config.canvas}x{config.canvas})", fontsize=10)
+    fig.tight_layout()
+    out = args.out or f"{args.preset}-{args.split}.png"
+    fig.savefig(out, dpi=100)
+    print(out)
     return 0
 
 
@@ -96,7 +191,14 @@ def cmd_presets(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = {"train": cmd_train, "eval": cmd_eval, "presets": cmd_presets}[args.command]
+    handler = {
+        "train": cmd_train,
+        "eval": cmd_eval,
+        "visualize": cmd_visualize,
+        "plot": cmd_plot,
+        "data": cmd_data,
+        "presets": cmd_presets,
+    }[args.command]
     try:
         return handler(args)
     except RamError as e:

@@ -53,6 +53,7 @@ class Config:
     policy: str = "learned"  # learned | random (control: every location uniform, no REINFORCE)
     first_location: str = "random"  # random (uniform, as in the paper) | centre | learned
     location_std: float = 0.1  # fixed std of the Gaussian policy, in [-1, 1] units
+    policy_hidden: int = 0  # 0: linear location network (paper); > 0: one ReLU layer of this width
 
     # Loss: cross-entropy + reinforce_weight * REINFORCE + baseline_weight * squared error.
     reinforce_weight: float = 1.0
@@ -122,14 +123,19 @@ class Config:
             f"location_std={self.location_std}: the Gaussian policy needs a positive standard deviation",
         )
         if self.task == "mnist":
-            need(self.canvas == 28, f"canvas={self.canvas}: task=mnist uses the 28x28 digits as they are; "
-                 "use task=translated for a larger canvas")
+            need(
+                self.canvas == 28,
+                f"canvas={self.canvas}: task=mnist uses the 28x28 digits as they are; "
+                "use task=translated for a larger canvas",
+            )
         else:
             need(self.canvas >= 28, f"canvas={self.canvas}: a {self.task} canvas must hold a 28x28 digit")
         if self.task == "cluttered":
             need(self.clutter_pieces >= 1, "task=cluttered needs clutter_pieces >= 1")
-            need(1 <= self.clutter_size <= 28 and self.clutter_size <= self.canvas,
-                 f"clutter_size={self.clutter_size}: must be between 1 and 28 and fit the canvas")
+            need(
+                1 <= self.clutter_size <= 28 and self.clutter_size <= self.canvas,
+                f"clutter_size={self.clutter_size}: must be between 1 and 28 and fit the canvas",
+            )
         largest = self.patch_size * self.scale_factor ** (self.num_scales - 1)
         need(
             self.patch_size <= self.canvas,
@@ -141,16 +147,28 @@ class Config:
             f"the widest retina patch ({largest} px = patch_size*scale_factor^(num_scales-1)) is over 4x "
             f"the {self.canvas}px canvas: lower num_scales or scale_factor",
         )
-        for name in ("glimpse_hidden", "location_hidden", "glimpse_features", "core_hidden",
-                     "batch_size", "train_steps", "steps_per_call", "eval_every", "eval_batch_size",
-                     "mc_samples"):
+        for name in (
+            "glimpse_hidden",
+            "location_hidden",
+            "glimpse_features",
+            "core_hidden",
+            "batch_size",
+            "train_steps",
+            "steps_per_call",
+            "eval_every",
+            "eval_batch_size",
+            "mc_samples",
+        ):
             need(getattr(self, name) >= 1, f"{name}={getattr(self, name)}: must be at least 1")
+        need(self.policy_hidden >= 0, f"policy_hidden={self.policy_hidden}: must be >= 0 (0 = linear)")
         need(self.num_classes >= 2, f"num_classes={self.num_classes}: must be at least 2")
         need(self.learning_rate > 0, f"learning_rate={self.learning_rate}: must be positive")
         need(self.grad_clip >= 0, f"grad_clip={self.grad_clip}: must be >= 0 (0 disables clipping)")
         need(self.warmup_steps >= 0, f"warmup_steps={self.warmup_steps}: must be >= 0")
-        need(self.eval_every % self.steps_per_call == 0,
-             f"eval_every={self.eval_every} must be a multiple of steps_per_call={self.steps_per_call}")
+        need(
+            self.eval_every % self.steps_per_call == 0,
+            f"eval_every={self.eval_every} must be a multiple of steps_per_call={self.steps_per_call}",
+        )
         return self
 
 
@@ -160,11 +178,13 @@ PRESETS: dict[str, Config] = {
     # Translated MNIST 60x60, Table 1 (b): 12x12 patches, 3 scales.
     "translated60": Config(task="translated", canvas=60, patch_size=12, num_scales=3, num_glimpses=8),
     # Cluttered MNIST 60x60 with 4 pieces of 8x8, Table 2 (a).
-    "cluttered60": Config(task="cluttered", canvas=60, clutter_pieces=4, patch_size=12, num_scales=3,
-                          num_glimpses=8),
+    "cluttered60": Config(
+        task="cluttered", canvas=60, clutter_pieces=4, patch_size=12, num_scales=3, num_glimpses=8
+    ),
     # Cluttered MNIST 100x100 with 8 pieces of 8x8, Table 2 (b): 4 scales.
-    "cluttered100": Config(task="cluttered", canvas=100, clutter_pieces=8, patch_size=12, num_scales=4,
-                           num_glimpses=8),
+    "cluttered100": Config(
+        task="cluttered", canvas=100, clutter_pieces=8, patch_size=12, num_scales=4, num_glimpses=8
+    ),
 }
 
 
@@ -193,7 +213,9 @@ def apply_overrides(config: Config, overrides: Iterable[str]) -> Config:
         key, text = item.split("=", 1)
         key = key.strip()
         if key not in hints or key.startswith("_"):
-            raise ConfigError(f"unknown config field {key!r}; known fields: {sorted(f.name for f in dataclasses.fields(Config))}")
+            raise ConfigError(
+                f"unknown config field {key!r}; known fields: {sorted(hints)}"
+            )
         changes[key] = _parse_value(key, hints[key], text.strip())
     return config.replace(**changes).validate()
 

@@ -68,8 +68,9 @@ def check_mnist_dir(folder: str | os.PathLike) -> Path:
         if not path.is_file():
             raise DataError(f"{path} is missing: the MNIST folder needs {', '.join(MNIST_FILES)}")
         if hashlib.sha256(path.read_bytes()).hexdigest() != sha:
-            raise DataError(f"{path} is corrupt (its SHA-256 differs from the original file's): "
-                            "download it again")
+            raise DataError(
+                f"{path} is corrupt (its SHA-256 differs from the original file's): download it again"
+            )
     return folder
 
 
@@ -108,7 +109,9 @@ def _read_split(builder, split: str) -> tuple[np.ndarray, np.ndarray]:
     return out_images, out_labels
 
 
-def load_mnist(mnist_dir: str | os.PathLike | None = None, data_dir: str | os.PathLike | None = None) -> Mnist:
+def load_mnist(
+    mnist_dir: str | os.PathLike | None = None, data_dir: str | os.PathLike | None = None
+) -> Mnist:
     """Loads MNIST in the original file order and splits it 50k / 10k / 10k.
 
     Args:
@@ -144,8 +147,10 @@ def load_mnist(mnist_dir: str | os.PathLike | None = None, data_dir: str | os.Pa
                 builder.download_and_prepare(download_config=config)
             except Exception as e:  # network down, TensorFlow missing, ...
                 hint = "" if folder else f" (offline? pass --mnist-dir or set ${ENV_VAR})"
-                raise DataError(f"tensorflow-datasets could not prepare mnist: {type(e).__name__}: "
-                                f"{str(e).splitlines()[0] if str(e) else ''}{hint}") from None
+                raise DataError(
+                    f"tensorflow-datasets could not prepare mnist: {type(e).__name__}: "
+                    f"{str(e).splitlines()[0] if str(e) else ''}{hint}"
+                ) from None
         arrays = {}
         arrays["train_images"], arrays["train_labels"] = _read_split(builder, "train")
         arrays["test_images"], arrays["test_labels"] = _read_split(builder, "test")

@@ -3,6 +3,7 @@ probabilities averaged over M sampled trajectories (a trick of public implementa
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -21,15 +22,19 @@ from ram.errors import RamError
 from ram.model import RAM
 
 
+@functools.lru_cache(maxsize=16)
 def make_batch_eval(graphdef: nnx.GraphDef, config: Config, split_name: str, mc_samples: int):
-    """Jitted `(params, split, index [B], key) -> (single_correct [B], mc_correct [B])` (bool)."""
+    """Jitted `(params, split, index [B], key) -> (single_correct [B], mc_correct [B])` (bool).
+
+    Cached: compiled once per (model, config, split, M) in a process."""
     episode = episode_fn(graphdef, config)
 
     @jax.jit
     def batch_eval(params, split: tasks.DeviceSplit, index: chex.Array, key: chex.PRNGKey):
         images, labels = tasks.eval_batch(split_name, split, index, config)
         probs = jax.vmap(lambda k: jax.nn.softmax(episode(params, images, k).logits))(
-            jax.random.split(key, mc_samples))  # [M, B, C]
+            jax.random.split(key, mc_samples)
+        )  # [M, B, C]
         single = jnp.argmax(probs[0], -1) == labels
         averaged = jnp.argmax(probs.mean(0), -1) == labels
         return single, averaged
@@ -37,8 +42,9 @@ def make_batch_eval(graphdef: nnx.GraphDef, config: Config, split_name: str, mc_
     return batch_eval
 
 
-def make_evaluator(graphdef: nnx.GraphDef, config: Config, split_name: str, split: tasks.DeviceSplit,
-                   mc_samples: int):
+def make_evaluator(
+    graphdef: nnx.GraphDef, config: Config, split_name: str, split: tasks.DeviceSplit, mc_samples: int
+):
     """`evaluate(params, seed) -> {"error_pct", "mc_error_pct", "mc_samples", "num_examples"}` over a
     whole fixed split, in batches of `config.eval_batch_size` (the last one padded and masked)."""
     batch_eval = make_batch_eval(graphdef, config, split_name, mc_samples)
@@ -50,7 +56,9 @@ def make_evaluator(graphdef: nnx.GraphDef, config: Config, split_name: str, spli
         for i, lo in enumerate(range(0, n, bs)):
             index = np.arange(lo, lo + bs)
             valid = index < n
-            s, m = batch_eval(params, split, jnp.asarray(np.where(valid, index, 0)), jax.random.fold_in(base, i))
+            s, m = batch_eval(
+                params, split, jnp.asarray(np.where(valid, index, 0)), jax.random.fold_in(base, i)
+            )
             single += int(np.asarray(s)[valid].sum())
             mc += int(np.asarray(m)[valid].sum())
         return {
@@ -78,8 +86,9 @@ def load_best_params(run_dir: str | os.PathLike, config: Config | None = None):
     return graphdef, params, step
 
 
-def evaluate_run(run_dir: str | os.PathLike, data: Mnist, *, config: Config | None = None,
-                 mc_samples: int | None = None) -> dict:
+def evaluate_run(
+    run_dir: str | os.PathLike, data: Mnist, *, config: Config | None = None, mc_samples: int | None = None
+) -> dict:
     """Test errors of a run's best-on-validation parameters.
 
     Returns:
@@ -88,8 +97,12 @@ def evaluate_run(run_dir: str | os.PathLike, data: Mnist, *, config: Config | No
     config = config or load_run_config(run_dir)
     mc_samples = mc_samples or config.mc_samples
     graphdef, params, step = load_best_params(run_dir, config)
-    test = make_evaluator(graphdef, config, "test", tasks.to_device(data.test), mc_samples)(params, seed=config.seed)
-    val = make_evaluator(graphdef, config, "validation", tasks.to_device(data.validation), 1)(params, seed=config.seed)
+    test = make_evaluator(graphdef, config, "test", tasks.to_device(data.test), mc_samples)(
+        params, seed=config.seed
+    )
+    val = make_evaluator(graphdef, config, "validation", tasks.to_device(data.validation), 1)(
+        params, seed=config.seed
+    )
     return {
         "test_error_pct": round(test["error_pct"], 4),
         "test_error_mc_pct": round(test["mc_error_pct"], 4),

@@ -3,6 +3,7 @@
     glimpse net  g_t = ReLU(Linear(h_g) + Linear(h_l)),  h_g = ReLU(Linear(retina)),  h_l = ReLU(Linear(l))
     core         h_t = ReLU(Linear(h_{t-1}) + Linear(g_t))        (or an LSTM / GRU cell)
     location     mu_t = tanh(Linear(stop_gradient(h_t))),  l_{t+1} ~ N(mu_t, sigma^2 I)
+                 (with `policy_hidden > 0`, one ReLU layer before the Linear)
     baseline     b_t = Linear(stop_gradient(h_t))
     classifier   logits = Linear(h_T)
 
@@ -27,8 +28,9 @@ class GlimpseNetwork(nnx.Module):
         self.what = nnx.Linear(retina_features, config.glimpse_hidden, rngs=rngs)
         self.where = nnx.Linear(2, config.location_hidden, rngs=rngs)
         self.what_out = nnx.Linear(config.glimpse_hidden, config.glimpse_features, rngs=rngs)
-        self.where_out = nnx.Linear(config.location_hidden, config.glimpse_features, use_bias=False,
-                                    rngs=rngs)
+        self.where_out = nnx.Linear(
+            config.location_hidden, config.glimpse_features, use_bias=False, rngs=rngs
+        )
 
     def __call__(self, patches: chex.Array, locations: chex.Array) -> chex.Array:
         """[B, k, g, g, C] patches and [B, 2] locations -> [B, glimpse_features]."""
@@ -41,13 +43,18 @@ class LocationNetwork(nnx.Module):
     """Mean of the Gaussian policy over the next fixation, bounded to [-1, 1] by tanh."""
 
     def __init__(self, config: Config, *, rngs: nnx.Rngs):
-        self.mean = nnx.Linear(config.core_hidden, 2, rngs=rngs)
+        width = config.policy_hidden
+        self.hidden = nnx.Linear(config.core_hidden, width, rngs=rngs) if width else None
+        self.mean = nnx.Linear(width or config.core_hidden, 2, rngs=rngs)
         # Mean of the first fixation, used when `first_location == "learned"`.
         self.first = nnx.Param(jnp.zeros((2,)))
 
     def __call__(self, hidden: chex.Array) -> chex.Array:
         """[B, core_hidden] -> [B, 2] policy mean; no gradient reaches the core."""
-        return jnp.tanh(self.mean(jax.lax.stop_gradient(hidden)))
+        x = jax.lax.stop_gradient(hidden)
+        if self.hidden is not None:
+            x = jax.nn.relu(self.hidden(x))
+        return jnp.tanh(self.mean(x))
 
     def first_mean(self, batch_size: int) -> chex.Array:
         """[B, 2] policy mean of the first fixation."""

@@ -14,6 +14,7 @@ step inside the compiled train step; validation and test examples use the key
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import chex
@@ -85,6 +86,7 @@ def _compose_batch(keys: chex.Array, split: DeviceSplit, index: chex.Array, conf
     return to_model_input(canvases), split.labels[index]
 
 
+@functools.partial(jax.jit, static_argnames=("config", "batch_size"))
 def train_batch(key: chex.PRNGKey, split: DeviceSplit, config: Config, batch_size: int):
     """A fresh batch: digits drawn uniformly (with replacement), canvases made anew.
 
@@ -97,6 +99,7 @@ def train_batch(key: chex.PRNGKey, split: DeviceSplit, config: Config, batch_siz
     return _compose_batch(keys, split, index, config)
 
 
+@functools.partial(jax.jit, static_argnames=("split_name", "config"))
 def eval_batch(split_name: str, split: DeviceSplit, index: chex.Array, config: Config):
     """The fixed validation/test examples `index` ([B] int): same values on every machine and run.
 

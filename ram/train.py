@@ -23,7 +23,6 @@ from typing import NamedTuple
 import chex
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 from flax import nnx
 
@@ -89,7 +88,9 @@ def make_train_step(graphdef: nnx.GraphDef, config: Config):
     def train_step(state: TrainState, data: tasks.DeviceSplit, key: chex.PRNGKey):
         data_key, episode_key = jax.random.split(jax.random.fold_in(key, state.step))
         images, labels = tasks.train_batch(data_key, data, config, config.batch_size)
-        (loss, parts), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, images, labels, episode_key)
+        (loss, parts), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+            state.params, images, labels, episode_key
+        )
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         metrics = dict(parts, loss=loss, grad_norm=optax.global_norm(grads))
@@ -146,7 +147,13 @@ class _Interrupt:
 
 
 def train_and_evaluate(
-    config: Config, run_dir: str | os.PathLike, data: Mnist, *, resume: bool = False, progress: bool = True
+    config: Config,
+    run_dir: str | os.PathLike,
+    data: Mnist,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    command: str | None = None,
 ) -> dict:
     """Trains `config` in `run_dir` and returns the test results of the best validation checkpoint.
 
@@ -156,6 +163,7 @@ def train_and_evaluate(
       data: MNIST splits (`ram.data.load_mnist`).
       resume: continue from the latest checkpoint in `run_dir`.
       progress: show a progress bar.
+      command: the command line that started the run, recorded in results.json.
 
     Returns:
       The dict written to `run_dir/results.json`.
@@ -171,7 +179,9 @@ def train_and_evaluate(
         if saved.replace(train_steps=config.train_steps) != config.replace(train_steps=config.train_steps):
             raise RamError(f"--resume: the config differs from {config_path}; only train_steps may change")
     elif config_path.exists():
-        raise RamError(f"{run_dir} already holds a run: pass --resume to continue it, or choose another --run-dir")
+        raise RamError(
+            f"{run_dir} already holds a run: pass --resume to continue it, or choose another --run-dir"
+        )
     run_dir.mkdir(parents=True, exist_ok=True)
     config_path.write_text(config.to_json())
 
@@ -204,8 +214,9 @@ def train_and_evaluate(
                 count += 1
                 step = int(state.step)
                 bar.update(step - bar.n)
-                bar.set_postfix(loss=f"{metrics['loss']:.3f}", reward=f"{metrics['reward']:.3f}",
-                                refresh=False)
+                bar.set_postfix(
+                    loss=f"{metrics['loss']:.3f}", reward=f"{metrics['reward']:.3f}", refresh=False
+                )
                 if step % config.eval_every == 0 or step >= config.train_steps:
                     val = validate(state.params, seed=config.seed)
                     wall = wall_before + time.perf_counter() - t0
@@ -225,8 +236,10 @@ def train_and_evaluate(
                     log.write(json.dumps(record) + "\n")
                     log.flush()
                     ckpt.save_latest(step, state, {"best": best, "wall_time_s": wall})
-                    bar.write(f"step {step}: train error {100 * (1 - record['train_reward']):.2f}%  "
-                              f"val error {val['error_pct']:.2f}%  (best {best['val_error_pct']:.2f}%)")
+                    bar.write(
+                        f"step {step}: train error {100 * (1 - record['train_reward']):.2f}%  "
+                        f"val error {val['error_pct']:.2f}%  (best {best['val_error_pct']:.2f}%)"
+                    )
                     sums, count = {}, 0
     except KeyboardInterrupt:
         bar.close()
@@ -239,12 +252,16 @@ def train_and_evaluate(
     wall = wall_before + time.perf_counter() - t0
 
     results = evaluate.evaluate_run(run_dir, data, config=config)
-    results.update({
-        "train_steps": config.train_steps,
-        "images_seen": config.train_steps * config.batch_size,
-        "epochs": config.train_steps * config.batch_size / config.images_per_epoch,
-        "train_wall_time_s": round(wall, 1),
-        "machine": machine_info(),
-    })
+    results.update(
+        {
+            "command": command,
+            "seed": config.seed,
+            "train_steps": config.train_steps,
+            "images_seen": config.train_steps * config.batch_size,
+            "epochs": config.train_steps * config.batch_size / config.images_per_epoch,
+            "train_wall_time_s": round(wall, 1),
+            "machine": machine_info(),
+        }
+    )
     (run_dir / "results.json").write_text(json.dumps(results, indent=2))
     return results

@@ -13,8 +13,16 @@ from ram.config import Config
 from ram.episode import episode_fn, gaussian_log_prob
 from ram.losses import hybrid_loss
 
-SMALL = Config(patch_size=4, num_scales=2, num_glimpses=3, glimpse_hidden=8, location_hidden=8,
-               glimpse_features=16, core_hidden=16, batch_size=4)
+SMALL = Config(
+    patch_size=4,
+    num_scales=2,
+    num_glimpses=3,
+    glimpse_hidden=8,
+    location_hidden=8,
+    glimpse_features=16,
+    core_hidden=16,
+    batch_size=4,
+)
 
 
 def setup(config=SMALL, batch=4, seed=0):
@@ -111,8 +119,10 @@ def test_train_step_compiles_once():
     step = chex.assert_max_traces(train.make_train_step(graphdef, SMALL), n=1)
     jitted = jax.jit(step)
     rng = np.random.default_rng(0)
-    data = tasks.DeviceSplit(jnp.asarray(rng.integers(0, 256, (32, 28, 28)), jnp.uint8),
-                             jnp.asarray(rng.integers(0, 10, 32), jnp.int32))
+    data = tasks.DeviceSplit(
+        jnp.asarray(rng.integers(0, 256, (32, 28, 28)), jnp.uint8),
+        jnp.asarray(rng.integers(0, 10, 32), jnp.int32),
+    )
     state = train.init_state(SMALL, params)
     for _ in range(3):
         state, metrics = jitted(state, data, jax.random.key(0))

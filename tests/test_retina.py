@@ -84,7 +84,7 @@ def test_rgb_and_non_square():
 def test_batch_is_vectorised_and_independent():
     images = np.concatenate([ramp(28, 28), 2 * ramp(28, 28)])
     locs = jnp.asarray([[0.0, 0.0], [-1.0, -1.0]])
-    got = np.asarray(jax.jit(lambda i, l: retina.glimpse(i, l, 8, 2))(jnp.asarray(images), locs))
+    got = np.asarray(jax.jit(lambda i, loc: retina.glimpse(i, loc, 8, 2))(jnp.asarray(images), locs))
     assert got.shape == (2, 2, 8, 8, 1)
     np.testing.assert_allclose(got[0, 0], crop(images[0], 10, 10, 8))
     np.testing.assert_allclose(got[1, 0], crop(images[1], -4, -4, 8))

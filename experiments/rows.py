@@ -1,0 +1,64 @@
+"""One config per row of the paper's Tables 1-2 (Mnih et al., 2014), and the numbers to beat.
+
+Each row is a preset plus overrides; `python experiments/run.py ROW` trains it into
+`experiments/runs/ROW/` and `python experiments/run.py --table` rewrites RESULTS.md and the
+README's summary from whatever runs are recorded there.
+
+Paper numbers are the NIPS version's single-sample test errors (%); "public" is the best public
+reimplementation we know of (see ../shared/docs/paper-spec.md in the project's workspace).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Row(NamedTuple):
+    preset: str
+    overrides: tuple[str, ...]
+    paper: float | None  # test error %, NIPS version
+    public: float | None = None  # best public reimplementation
+    target: float | None = None  # what this project aims at
+    note: str = ""
+
+
+def _glimpses(preset: str, counts: dict[int, float], **kw) -> dict[str, Row]:
+    return {f"{preset}-g{n}": Row(preset, (f"num_glimpses={n}",), paper, **kw) for n, paper in counts.items()}
+
+
+# Shared training recipe of the recorded runs (Adam, cosine decay), see ram/config.py for defaults.
+MNIST28 = ("train_steps=70000",)
+LARGE = ("train_steps=150000",)
+
+ROWS: dict[str, Row] = {
+    # Table 1 (a): 28x28 MNIST, 8x8 retina, 1 scale.
+    **{
+        k: r._replace(overrides=r.overrides + MNIST28)
+        for k, r in _glimpses("mnist28", {2: 3.79, 3: 1.51, 4: 1.54, 5: 1.34, 7: 1.07}).items()
+    },
+    "mnist28-g6": Row("mnist28", ("num_glimpses=6",) + MNIST28, 1.12, public=1.21, target=1.0),
+    # Table 1 (b): translated 60x60, 12x12 retina, 3 scales.
+    **{
+        k: r._replace(overrides=r.overrides + LARGE)
+        for k, r in _glimpses("translated60", {4: 1.54, 6: 1.22}).items()
+    },
+    "translated60-g8": Row("translated60", ("num_glimpses=8",) + LARGE, 1.20, public=0.94, target=1.2),
+    # Table 2 (a): cluttered 60x60, 4 pieces of 8x8.
+    **{
+        k: r._replace(overrides=r.overrides + LARGE)
+        for k, r in _glimpses("cluttered60", {4: 4.96, 6: 4.08}).items()
+    },
+    "cluttered60-g8": Row("cluttered60", ("num_glimpses=8",) + LARGE, 4.04, public=2.63, target=3.0),
+    "cluttered60-g8-random": Row(
+        "cluttered60",
+        ("num_glimpses=8", "policy=random") + LARGE,
+        14.4,
+        note="control: 8 random glimpses, no learned policy",
+    ),
+    # Table 2 (b): cluttered 100x100, 8 pieces, 4 scales (arXiv numbers; NIPS ones unconfirmed).
+    **{
+        k: r._replace(overrides=r.overrides + LARGE)
+        for k, r in _glimpses("cluttered100", {4: 14.95, 6: 11.58}).items()
+    },
+    "cluttered100-g8": Row("cluttered100", ("num_glimpses=8",) + LARGE, 10.83, public=5.9, target=8.0),
+}

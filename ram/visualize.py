@@ -1,0 +1,241 @@
+"""Where RAM looked: glimpse-trajectory figures, animations and training curves (host-side only).
+
+* `glimpse_boxes`: the pixel window of every retina scale at a location, the same integer windows
+  `ram.retina` reads (so every rectangle drawn sits on the pixels that were sampled).
+* `foveated_view`: what the network received at one glimpse: each scale's pooled patch shown at its
+  true extent, finer scales on top.
+* `plot_glimpses` / `animate_glimpses`: a PNG grid and a GIF (one frame per glimpse).
+* `plot_curves`: loss parts, reward and errors from a run's metrics.jsonl.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ram import retina, tasks
+from ram.config import Config
+from ram.data import Mnist
+from ram.episode import episode_fn
+
+
+class Glimpses(NamedTuple):
+    """A batch of episodes, on the host. N examples, T glimpses, k scales."""
+
+    images: np.ndarray  # [N, H, W, C] in [0, 1]
+    labels: np.ndarray  # [N]
+    predictions: np.ndarray  # [N]
+    locations: np.ndarray  # [T, N, 2] (x, y) in [-1, 1]
+    patches: np.ndarray  # [T, N, k, g, g, C] what the retina returned
+
+
+def glimpse_boxes(location, height: int, width: int, config: Config) -> list[tuple[int, int, int]]:
+    """`[(top, left, side), ...]` in pixels, finest scale first, for one (x, y) location."""
+    sides = jnp.asarray(
+        [config.patch_size * config.scale_factor**k for k in range(config.num_scales)], jnp.float32
+    )
+    loc = jnp.asarray(location, jnp.float32)[None]
+    tops = np.asarray(retina.patch_starts(loc[:, 1], height, sides))[0]
+    lefts = np.asarray(retina.patch_starts(loc[:, 0], width, sides))[0]
+    return [(int(t), int(q), int(s)) for t, q, s in zip(tops, lefts, np.asarray(sides), strict=True)]
+
+
+def foveated_view(patches: np.ndarray, config: Config) -> np.ndarray:
+    """[k, g, g, C] pooled patches -> [S, S, C] view, S the widest side, coarse scales upsampled."""
+    k, g = patches.shape[0], patches.shape[1]
+    side = g * config.scale_factor ** (k - 1)
+    view = np.zeros((side, side, patches.shape[-1]), np.float32)
+    for i in reversed(range(k)):  # coarsest first, finest on top
+        block = config.scale_factor**i
+        up = np.repeat(np.repeat(patches[i], block, 0), block, 1)
+        off = (side - up.shape[0]) // 2
+        view[off : off + up.shape[0], off : off + up.shape[1]] = up
+    return view
+
+
+def run_glimpses(
+    graphdef, params, config: Config, data: Mnist, num: int = 8, seed: int = 0, split: str = "test"
+) -> Glimpses:
+    """Episodes on the first `num` examples of a fixed split of the run's task."""
+    device_split = tasks.to_device(getattr(data, split))
+    images, labels = tasks.eval_batch(split, device_split, jnp.arange(num), config)
+    traj = jax.jit(episode_fn(graphdef, config))(params, images, jax.random.key(seed))
+    patches = jax.vmap(
+        lambda loc: retina.glimpse(images, loc, config.patch_size, config.num_scales, config.scale_factor)
+    )(traj.locations)
+    return Glimpses(
+        np.asarray(images),
+        np.asarray(labels),
+        np.asarray(jnp.argmax(traj.logits, -1)),
+        np.asarray(traj.locations),
+        np.asarray(patches),
+    )
+
+
+def _show(ax, image: np.ndarray) -> None:
+    cmap = "gray" if image.shape[-1] == 1 else None
+    ax.imshow(
+        image[..., 0] if image.shape[-1] == 1 else image,
+        cmap=cmap,
+        vmin=0.0,
+        vmax=1.0,
+        interpolation="nearest",
+    )
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def draw_glimpses(
+    ax,
+    image: np.ndarray,
+    locations: np.ndarray,
+    config: Config,
+    upto: int | None = None,
+    color=(1.0, 0.2, 0.2),
+) -> None:
+    """Draws `image` [H, W, C] with glimpses 1..upto: numbered points joined by a path, and one
+    rectangle per scale (finest brightest) at the pixels the retina read."""
+    from matplotlib.patches import Rectangle
+
+    h, w = image.shape[:2]
+    _show(ax, image)
+    locations = locations[: (upto if upto is not None else len(locations))]
+    # Pixel-centre coordinates as imshow draws them: pixel j spans [j - 0.5, j + 0.5].
+    px = (locations[:, 0] + 1) / 2 * w - 0.5
+    py = (locations[:, 1] + 1) / 2 * h - 0.5
+    ax.plot(px, py, "-", color=color, lw=1, alpha=0.8)
+    for t, loc in enumerate(locations):
+        last = t == len(locations) - 1
+        for i, (top, left, side) in enumerate(glimpse_boxes(loc, h, w, config)):
+            alpha = (1.0 if last else 0.35) * (1.0 - 0.6 * i / max(1, config.num_scales))
+            ax.add_patch(
+                Rectangle(
+                    (left - 0.5, top - 0.5),
+                    side,
+                    side,
+                    fill=False,
+                    edgecolor=color,
+                    alpha=alpha,
+                    lw=1.5 if i == 0 else 1.0,
+                )
+            )
+        ax.text(
+            px[t], py[t], str(t + 1), color="yellow", fontsize=7, ha="center", va="center", fontweight="bold"
+        )
+    ax.set_xlim(-0.5, w - 0.5)
+    ax.set_ylim(h - 0.5, -0.5)
+
+
+def _title(g: Glimpses, n: int) -> tuple[str, str]:
+    ok = g.predictions[n] == g.labels[n]
+    return f"pred {g.predictions[n]} / true {g.labels[n]} {'✓' if ok else '✗'}", ("green" if ok else "red")
+
+
+def plot_glimpses(g: Glimpses, config: Config, path: str | os.PathLike | None = None):
+    """PNG grid: one row per example, the image with its trajectory, then each foveated view."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n, t = g.images.shape[0], g.locations.shape[0]
+    fig, axes = plt.subplots(n, t + 1, figsize=(1.6 * (t + 1), 1.7 * n), squeeze=False)
+    for row in range(n):
+        draw_glimpses(axes[row, 0], g.images[row], g.locations[:, row], config)
+        title, colour = _title(g, row)
+        axes[row, 0].set_title(title, fontsize=8, color=colour)
+        for step in range(t):
+            _show(axes[row, step + 1], foveated_view(g.patches[step, row], config))
+            if row == 0:
+                axes[row, step + 1].set_title(f"glimpse {step + 1}", fontsize=8)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+    return fig
+
+
+def animate_glimpses(g: Glimpses, config: Config, path: str | os.PathLike, fps: float = 1.5) -> None:
+    """GIF with one frame per glimpse: every example's trajectory so far and its current view."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.animation import FuncAnimation, PillowWriter
+
+    n, t = g.images.shape[0], g.locations.shape[0]
+    fig, axes = plt.subplots(2, n, figsize=(1.8 * n, 3.8), squeeze=False)
+
+    def frame(step):
+        for col in range(n):
+            for ax in axes[:, col]:
+                ax.clear()
+            draw_glimpses(axes[0, col], g.images[col], g.locations[:, col], config, upto=step + 1)
+            _show(axes[1, col], foveated_view(g.patches[step, col], config))
+            if step == t - 1:
+                title, colour = _title(g, col)
+                axes[0, col].set_title(title, fontsize=8, color=colour)
+            else:
+                axes[0, col].set_title(f"glimpse {step + 1}/{t}", fontsize=8)
+        return []
+
+    anim = FuncAnimation(fig, frame, frames=t)
+    anim.save(str(path), writer=PillowWriter(fps=fps))
+    plt.close(fig)
+
+
+def visualize_run(run_dir: str | os.PathLike, data: Mnist, num: int = 8, seed: int = 0) -> list[Path]:
+    """Writes run_dir/glimpses.png and run_dir/glimpses.gif for the run's best checkpoint."""
+    from ram import evaluate
+
+    config = evaluate.load_run_config(run_dir)
+    graphdef, params, _ = evaluate.load_best_params(run_dir, config)
+    g = run_glimpses(graphdef, params, config, data, num=num, seed=seed)
+    png, gif = Path(run_dir) / "glimpses.png", Path(run_dir) / "glimpses.gif"
+    plot_glimpses(g, config, png)
+    animate_glimpses(g, config, gif)
+    return [png, gif]
+
+
+def plot_curves(run_dir: str | os.PathLike) -> Path:
+    """Writes run_dir/curves.png: loss parts, reward, train and validation error against steps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ram.errors import RamError
+
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        raise RamError(f"{path} does not exist: train the run first")
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    if not rows:
+        raise RamError(f"{path} is empty: no evaluation has been logged yet")
+    step = np.asarray([r["step"] for r in rows])
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
+    for key in ("train_cross_entropy", "train_reinforce", "train_baseline", "train_loss"):
+        axes[0].plot(step, [r[key] for r in rows], label=key.removeprefix("train_"))
+    axes[0].set_title("loss parts (train)")
+    axes[0].legend(fontsize=8)
+    axes[1].plot(step, [r["train_reward"] for r in rows])
+    axes[1].set_title("reward (train accuracy)")
+    axes[2].plot(step, [100 * (1 - r["train_reward"]) for r in rows], label="train")
+    axes[2].plot(step, [r["val_error_pct"] for r in rows], label="validation")
+    axes[2].set_yscale("log")
+    axes[2].set_title("error % (single sample)")
+    axes[2].legend(fontsize=8)
+    for ax in axes:
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    out = Path(run_dir) / "curves.png"
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out

@@ -1,0 +1,63 @@
+"""The command line: one-line errors for bad input, and train -> eval on real MNIST."""
+
+import json
+
+import pytest
+
+from ram.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "mnist29"], "unknown preset 'mnist29'"),
+        (["train", "mnist28", "colour=red"], "unknown config field 'colour'"),
+        (["train", "mnist28", "patch_size=64"], "larger than the 28x28 canvas"),
+        (["train", "mnist28", "num_glimpses=0"], "at least 1 glimpse"),
+        (["train", "mnist28", "location_std=-0.1"], "positive standard deviation"),
+        (["train", "mnist28", "--mnist-dir", "/no/such/folder"], "does not exist"),
+        (["train", "mnist28", "--resume"], "--resume needs --run-dir"),
+        (["eval", "/no/such/run"], "not a run folder"),
+    ],
+)
+def test_bad_input_fails_fast_with_one_line(capsys, argv, message):
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert err.startswith("ram: error: ") and message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_train_then_eval_json(capsys, tmp_path, mnist, mnist_dir):
+    run_dir = tmp_path / "run"
+    code, out, _ = run(
+        capsys,
+        "train",
+        "mnist28",
+        "train_steps=20",
+        "steps_per_call=10",
+        "eval_every=10",
+        "batch_size=16",
+        "mc_samples=2",
+        "--run-dir",
+        str(run_dir),
+        "--mnist-dir",
+        mnist_dir,
+        "--no-progress",
+    )
+    assert code == 0
+    trained = json.loads(out[out.index("{") :])
+    code, out, _ = run(capsys, "eval", str(run_dir), "--json", "--mnist-dir", mnist_dir)
+    assert code == 0
+    result = json.loads(out)
+    assert result["mc_samples"] == 2
+    # eval reproduces the numbers recorded at the end of training exactly.
+    for key in ("test_error_pct", "test_error_mc_pct", "val_error_pct", "best_step"):
+        assert result[key] == trained[key]
+    code, out, _ = run(capsys, "eval", str(run_dir), "--mc-samples", "3", "--mnist-dir", mnist_dir)
+    assert code == 0 and "averaged over 3 trajectories" in out

@@ -1,0 +1,51 @@
+"""MNIST through tensorflow-datasets from the local folder: same bytes and order as the files."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+from ram import data
+from ram.errors import DataError
+
+
+def test_tfds_arrays_equal_the_original_files_in_order(mnist, mnist_dir):
+    raw = data.read_idx_folder(mnist_dir)
+    np.testing.assert_array_equal(
+        np.concatenate([mnist.train.images, mnist.validation.images]), raw["train_images"]
+    )
+    np.testing.assert_array_equal(
+        np.concatenate([mnist.train.labels, mnist.validation.labels]), raw["train_labels"]
+    )
+    np.testing.assert_array_equal(mnist.test.images, raw["test_images"])
+    np.testing.assert_array_equal(mnist.test.labels, raw["test_labels"])
+
+
+def test_splits_are_50k_10k_10k(mnist):
+    assert [len(s.labels) for s in mnist] == [50_000, 10_000, 10_000]
+    assert mnist.train.images.dtype == np.uint8 and mnist.train.images.shape[1:] == (28, 28)
+    # Label counts of the test set, as published with the files.
+    assert np.bincount(mnist.test.labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+def test_env_var_names_the_folder(monkeypatch, tmp_path):
+    monkeypatch.setenv(data.ENV_VAR, str(tmp_path))
+    assert data.resolve_mnist_dir() == tmp_path
+    assert data.resolve_mnist_dir("/elsewhere").as_posix() == "/elsewhere"
+
+
+def test_missing_folder_and_file(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        data.check_mnist_dir(tmp_path / "nope")
+    with pytest.raises(DataError, match="train-images-idx3-ubyte.gz is missing"):
+        data.check_mnist_dir(tmp_path)
+
+
+def test_corrupt_file_is_named(tmp_path, mnist_dir):
+    for name in data.MNIST_FILES:
+        shutil.copy(f"{mnist_dir}/{name}", tmp_path / name)
+    data.check_mnist_dir(tmp_path)  # intact copies pass
+    path = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(DataError, match="t10k-labels-idx1-ubyte.gz is corrupt"):
+        data.load_mnist(tmp_path)

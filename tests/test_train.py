@@ -1,0 +1,100 @@
+"""Training loop behaviour: checkpoints, interruption and --resume, results files.
+
+Uses a tiny model on small random arrays shaped like MNIST (synthetic; not MNIST)."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from ram import evaluate, train
+from ram.config import Config
+from ram.data import Mnist, Split
+from ram.errors import RamError
+
+TINY = Config(
+    patch_size=4,
+    num_glimpses=2,
+    glimpse_hidden=8,
+    location_hidden=8,
+    glimpse_features=16,
+    core_hidden=16,
+    batch_size=8,
+    train_steps=40,
+    steps_per_call=10,
+    eval_every=20,
+    eval_batch_size=16,
+    mc_samples=2,
+    warmup_steps=5,
+)
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    rng = np.random.default_rng(0)
+
+    def split(n):
+        return Split(
+            rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), rng.integers(0, 10, n).astype(np.int32)
+        )
+
+    return Mnist(split(64), split(40), split(40))
+
+
+def params_of(run_dir):
+    _, params, step = evaluate.load_best_params(run_dir)
+    return params, step
+
+
+def test_run_folder_contents(tmp_path, synthetic):
+    results = train.train_and_evaluate(TINY, tmp_path / "run", synthetic, progress=False)
+    run = tmp_path / "run"
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in lines] == [20, 40]
+    assert {"train_loss", "train_reward", "val_error_pct", "wall_time_s"} <= set(lines[0])
+    assert json.loads((run / "results.json").read_text()) == results
+    assert {"test_error_pct", "test_error_mc_pct", "mc_samples", "train_wall_time_s", "machine"} <= set(
+        results
+    )
+    assert Config.from_dict(json.loads((run / "config.json").read_text())) == TINY
+    with pytest.raises(RamError, match="already holds a run"):
+        train.train_and_evaluate(TINY, run, synthetic, progress=False)
+
+
+def test_interrupted_run_resumes_to_the_same_parameters(tmp_path, synthetic, monkeypatch):
+    config = TINY.replace(eval_every=10)
+    train.train_and_evaluate(config, tmp_path / "straight", synthetic, progress=False)
+
+    real_chunk = train.make_train_chunk
+
+    def interrupting_chunk(*args, **kwargs):
+        chunk, calls = real_chunk(*args, **kwargs), []
+
+        def wrapped(state, data, key):
+            calls.append(1)
+            if len(calls) == 3:  # after two chunks (and the checkpoint at step 20)
+                raise KeyboardInterrupt
+            return chunk(state, data, key)
+
+        return wrapped
+
+    monkeypatch.setattr(train, "make_train_chunk", interrupting_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        train.train_and_evaluate(config, tmp_path / "cut", synthetic, progress=False)
+    monkeypatch.setattr(train, "make_train_chunk", real_chunk)
+    assert train.checkpoints.RunCheckpoints(tmp_path / "cut").latest_step() == 20
+    train.train_and_evaluate(config, tmp_path / "cut", synthetic, resume=True, progress=False)
+
+    (a, step_a), (b, step_b) = params_of(tmp_path / "straight"), params_of(tmp_path / "cut")
+    assert step_a == step_b
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
+    steps = [json.loads(x)["step"] for x in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [10, 20, 30, 40]
+
+
+def test_resume_refuses_a_different_config(tmp_path, synthetic):
+    train.train_and_evaluate(TINY, tmp_path, synthetic, progress=False)
+    with pytest.raises(RamError, match="only train_steps may change"):
+        train.train_and_evaluate(TINY.replace(core="gru"), tmp_path, synthetic, resume=True, progress=False)

@@ -1,0 +1,86 @@
+"""Glimpse figures draw at the pixels the retina sampled; files come out of a real (tiny) run."""
+
+import json
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from ram import visualize  # noqa: E402
+from ram.config import Config  # noqa: E402
+
+SCALE = 10  # screen pixels per image pixel
+
+
+def render(image, locations, config):
+    """Draws on a figure whose axes fill it exactly, SCALE screen pixels per image pixel."""
+    h, w = image.shape[:2]
+    fig = plt.figure(figsize=(w * SCALE / 100, h * SCALE / 100), dpi=100)
+    ax = fig.add_axes((0, 0, 1, 1))
+    visualize.draw_glimpses(ax, image, np.asarray(locations, np.float32), config)
+    fig.canvas.draw()
+    rgba = np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(int)
+    plt.close(fig)
+    return rgba
+
+
+def is_red(pixel):
+    r, g, b = pixel
+    return r > 100 and r > g + 50 and r > b + 50
+
+
+def test_rectangles_sit_on_the_sampled_pixels():
+    config = Config(patch_size=8, num_scales=2)
+    # Location (0, 0) on 28x28: the 8x8 patch covers pixels 10..17, the 16x16 one 6..21.
+    assert visualize.glimpse_boxes((0.0, 0.0), 28, 28, config) == [(10, 10, 8), (6, 6, 16)]
+    rgba = render(np.zeros((28, 28, 1), np.float32), [[0.0, 0.0]], config)
+    for first, side in ((10, 8), (6, 16)):
+        lo, hi = first * SCALE, (first + side) * SCALE  # edges between pixels, in screen pixels
+        mid = (lo + hi) // 2 + 25  # away from the numbered point at the centre
+        for r, c in ((mid, lo), (mid, hi - 1), (lo, mid), (hi - 1, mid)):
+            window = rgba[r - 2 : r + 3, c - 2 : c + 3].reshape(-1, 3)
+            assert any(is_red(p) for p in window), (first, side, r, c)
+    # Just inside the fine box and between the two boxes: untouched black.
+    assert rgba[120, 105].max() < 40 and rgba[120, 85].max() < 40
+    # Off-centre location, non-square image: the box moves with the retina's window.
+    config = Config(patch_size=4, num_scales=1, canvas=28)
+    [(top, left, side)] = visualize.glimpse_boxes((0.5, -0.5), 20, 30, config)
+    assert (top, left, side) == (3, 21, 4)  # x: 22.5 - 2 + 0.5 -> 21; y: 5 - 2 + 0.5 -> 3
+    rgba = render(np.zeros((20, 30, 1), np.float32), [[0.5, -0.5]], config)
+    assert any(is_red(p) for p in rgba[top * SCALE + 15, left * SCALE - 2 : left * SCALE + 3])
+    assert rgba[top * SCALE + 15, (left - 2) * SCALE].max() < 40
+
+
+def test_foveated_view_places_scales():
+    config = Config(patch_size=2, num_scales=2)
+    patches = np.stack([np.full((2, 2, 1), 1.0), np.full((2, 2, 1), 0.5)])
+    view = visualize.foveated_view(patches, config)[..., 0]
+    expected = np.full((4, 4), 0.5)
+    expected[1:3, 1:3] = 1.0
+    np.testing.assert_array_equal(view, expected)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, mnist):
+    from ram import train
+
+    run = tmp_path_factory.mktemp("run")
+    config = Config(train_steps=20, steps_per_call=10, eval_every=10, batch_size=16, mc_samples=1)
+    train.train_and_evaluate(config, run, mnist, progress=False)
+    return run
+
+
+def test_visualize_and_plot_write_images(tiny_run, mnist):
+    from PIL import Image
+
+    png, gif = visualize.visualize_run(tiny_run, mnist, num=3)
+    assert Image.open(png).size[0] > 300
+    with Image.open(gif) as im:
+        assert im.n_frames == Config().num_glimpses
+    curves = visualize.plot_curves(tiny_run)
+    assert Image.open(curves).size[0] > 300
+    assert len((tiny_run / "metrics.jsonl").read_text().splitlines()) == 2
+    assert json.loads((tiny_run / "results.json").read_text())["num_glimpses"] == 6
