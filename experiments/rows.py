@@ -38,16 +38,10 @@ ROWS: dict[str, Row] = {
     },
     "mnist28-g6": Row("mnist28", ("num_glimpses=6",) + MNIST28, 1.12, public=1.21, target=1.0),
     # Table 1 (b): translated 60x60, 12x12 retina, 3 scales.
-    **{
-        k: r._replace(overrides=r.overrides + LARGE)
-        for k, r in _glimpses("translated60", {4: 1.54, 6: 1.22}).items()
-    },
+    **{k: r._replace(overrides=r.overrides + LARGE) for k, r in _glimpses("translated60", {4: 1.54, 6: 1.22}).items()},
     "translated60-g8": Row("translated60", ("num_glimpses=8",) + LARGE, 1.20, public=0.94, target=1.2),
     # Table 2 (a): cluttered 60x60, 4 pieces of 8x8.
-    **{
-        k: r._replace(overrides=r.overrides + LARGE)
-        for k, r in _glimpses("cluttered60", {4: 4.96, 6: 4.08}).items()
-    },
+    **{k: r._replace(overrides=r.overrides + LARGE) for k, r in _glimpses("cluttered60", {4: 4.96, 6: 4.08}).items()},
     "cluttered60-g8": Row("cluttered60", ("num_glimpses=8",) + LARGE, 4.04, public=2.63, target=3.0),
     "cluttered60-g8-random": Row(
         "cluttered60",
@@ -57,8 +51,7 @@ ROWS: dict[str, Row] = {
     ),
     # Table 2 (b): cluttered 100x100, 8 pieces, 4 scales (arXiv numbers; NIPS ones unconfirmed).
     **{
-        k: r._replace(overrides=r.overrides + LARGE)
-        for k, r in _glimpses("cluttered100", {4: 14.95, 6: 11.58}).items()
+        k: r._replace(overrides=r.overrides + LARGE) for k, r in _glimpses("cluttered100", {4: 14.95, 6: 11.58}).items()
     },
     "cluttered100-g8": Row("cluttered100", ("num_glimpses=8",) + LARGE, 10.83, public=5.9, target=8.0),
 }

@@ -27,9 +27,7 @@ class RunCheckpoints:
     def __init__(self, run_dir: str | os.PathLike):
         run_dir = Path(run_dir).absolute()
         opts = ocp.CheckpointManagerOptions(max_to_keep=1, create=True)
-        self.latest = ocp.CheckpointManager(
-            run_dir / "checkpoints", options=opts, item_names=("state", "extra")
-        )
+        self.latest = ocp.CheckpointManager(run_dir / "checkpoints", options=opts, item_names=("state", "extra"))
         self.best = ocp.CheckpointManager(run_dir / "best", options=opts)
 
     def latest_step(self) -> int | None:
@@ -45,9 +43,7 @@ class RunCheckpoints:
         step = self.latest.latest_step()
         out = self.latest.restore(
             step,
-            args=ocp.args.Composite(
-                state=ocp.args.StandardRestore(_abstract(like)), extra=ocp.args.JsonRestore()
-            ),
+            args=ocp.args.Composite(state=ocp.args.StandardRestore(_abstract(like)), extra=ocp.args.JsonRestore()),
         )
         return out["state"], out["extra"]
 
@@ -62,14 +58,12 @@ class RunCheckpoints:
 def restore_best(run_dir: str | os.PathLike, like: nnx.State) -> tuple[nnx.State, int]:
     """(best parameters, their step) of the run in `run_dir`, shaped like `like`."""
     path = Path(run_dir).absolute() / "best"
-    mngr = ocp.CheckpointManager(path, options=ocp.CheckpointManagerOptions(read_only=True))
-    step = mngr.latest_step() if path.is_dir() else None
+    mngr = ocp.CheckpointManager(path) if path.is_dir() else None
+    step = mngr.latest_step() if mngr else None
     if step is None:
         raise RamError(f"{path} holds no checkpoint: train the run first (ram train ... --run-dir {run_dir})")
     try:
         params = mngr.restore(step, args=ocp.args.StandardRestore(_abstract(like)))
     except Exception as e:
-        raise RamError(
-            f"cannot restore {path}/{step}: {type(e).__name__}: {str(e).splitlines()[0]}"
-        ) from None
+        raise RamError(f"cannot restore {path}/{step}: {type(e).__name__}: {str(e).splitlines()[0]}") from None
     return params, step

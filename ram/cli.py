@@ -31,26 +31,26 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="ram", description="Recurrent Attention Model (Mnih et al., 2014) in JAX."
-    )
+    parser = argparse.ArgumentParser(prog="ram", description="Recurrent Attention Model (Mnih et al., 2014) in JAX.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a preset; key=value overrides any config field")
     p.add_argument("preset", help="mnist28 | translated60 | cluttered60 | cluttered100 (see `ram presets`)")
     p.add_argument("overrides", nargs="*", metavar="key=value")
     p.add_argument("--run-dir", help="run folder (default runs/PRESET-YYYYmmdd-HHMMSS)")
-    p.add_argument(
-        "--resume", action="store_true", help="continue the run in --run-dir from its latest checkpoint"
-    )
+    p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its latest checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--seeds", type=int, default=1, help="train N seeds at once (jax.vmap); reports mean and spread")
+    p.add_argument(
+        "--distributed",
+        action="store_true",
+        help="call jax.distributed.initialize() first (multi-host data parallel)",
+    )
     _add_data_args(p)
 
     p = sub.add_parser("eval", help="test errors of a run's best-on-validation checkpoint")
     p.add_argument("run_dir")
-    p.add_argument(
-        "--mc-samples", type=int, help="trajectories averaged by the MC error (default: the run's)"
-    )
+    p.add_argument("--mc-samples", type=int, help="trajectories averaged by the MC error (default: the run's)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     _add_data_args(p)
 
@@ -72,6 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="PNG path (default PRESET-SPLIT.png)")
     _add_data_args(p)
 
+    p = sub.add_parser("bench", help="training/eval throughput and the fraction of the matmul rate achieved")
+    p.add_argument("preset")
+    p.add_argument("overrides", nargs="*", metavar="key=value")
+    p.add_argument("--batch-sizes", default="128", help="comma-separated, e.g. 64,128,256")
+    p.add_argument("--seconds", type=float, default=3.0, help="steady-state timing per batch size")
+    p.add_argument("--json", action="store_true", help="one JSON record per batch size")
+
     sub.add_parser("presets", help="list the presets and their settings")
     return parser
 
@@ -81,6 +88,12 @@ def cmd_train(args) -> int:
     from ram.config import get_config
 
     config = get_config(args.preset, args.overrides)
+    if args.seeds < 1:
+        raise RamError(f"--seeds={args.seeds}: must be at least 1")
+    if args.distributed:
+        import jax
+
+        jax.distributed.initialize()
     run_dir = Path(args.run_dir or f"runs/{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}")
     if args.resume and not args.run_dir:
         raise RamError("--resume needs --run-dir of the run to continue")
@@ -88,9 +101,22 @@ def cmd_train(args) -> int:
     print(f"ram: training {args.preset} in {run_dir}", flush=True)
     try:
         command = " ".join(["ram train", args.preset, *args.overrides, "--run-dir", str(run_dir)])
-        results = train.train_and_evaluate(
-            config, run_dir, mnist, resume=args.resume, progress=not args.no_progress, command=command
-        )
+        if args.seeds > 1:
+            from ram import multiseed
+
+            results = multiseed.train_seeds(
+                config,
+                run_dir,
+                mnist,
+                args.seeds,
+                resume=args.resume,
+                progress=not args.no_progress,
+                command=f"{command} --seeds {args.seeds}",
+            )
+        else:
+            results = train.train_and_evaluate(
+                config, run_dir, mnist, resume=args.resume, progress=not args.no_progress, command=command
+            )
     except KeyboardInterrupt:
         print(
             f"\nram: interrupted; continue with: ram train {args.preset} "
@@ -158,9 +184,6 @@ def cmd_data(args) -> int:
         images, labels = tasks.train_batch(jax.random.key(0), split, config, args.num)
     else:
         images, labels = tasks.eval_batch(args.split, split, jnp.arange(args.num), config)
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     cols = min(8, args.num)
@@ -179,6 +202,26 @@ def cmd_data(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from ram import bench
+    from ram.config import get_config
+
+    config = get_config(args.preset, args.overrides)
+    try:
+        sizes = [int(b) for b in args.batch_sizes.split(",") if b.strip()]
+    except ValueError:
+        raise RamError(f"--batch-sizes={args.batch_sizes!r}: expected integers like 64,128") from None
+    if not sizes or min(sizes) < 1:
+        raise RamError(f"--batch-sizes={args.batch_sizes!r}: give positive batch sizes")
+    records = bench.run_bench(args.preset, config, sizes, args.seconds)
+    if args.json:
+        for r in records:
+            print(json.dumps(r))
+    else:
+        print(bench.format_table(records))
+    return 0
+
+
 def cmd_presets(args) -> int:
     from ram.config import PRESETS, Config
 
@@ -191,12 +234,17 @@ def cmd_presets(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in ("visualize", "plot", "data"):
+        import matplotlib
+
+        matplotlib.use("Agg")  # files only, never a window
     handler = {
         "train": cmd_train,
         "eval": cmd_eval,
         "visualize": cmd_visualize,
         "plot": cmd_plot,
         "data": cmd_data,
+        "bench": cmd_bench,
         "presets": cmd_presets,
     }[args.command]
     try:

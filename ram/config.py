@@ -71,6 +71,7 @@ class Config:
 
     # Bookkeeping.
     seed: int = 0
+    unroll_glimpses: bool = False  # unroll the episode's scan (XLA sees every glimpse; counts FLOPs right)
     steps_per_call: int = 100  # train steps fused into one compiled call (one lax.scan)
     eval_every: int = 2_000  # validate, checkpoint and log every this many steps
     eval_batch_size: int = 1_000
@@ -178,13 +179,9 @@ PRESETS: dict[str, Config] = {
     # Translated MNIST 60x60, Table 1 (b): 12x12 patches, 3 scales.
     "translated60": Config(task="translated", canvas=60, patch_size=12, num_scales=3, num_glimpses=8),
     # Cluttered MNIST 60x60 with 4 pieces of 8x8, Table 2 (a).
-    "cluttered60": Config(
-        task="cluttered", canvas=60, clutter_pieces=4, patch_size=12, num_scales=3, num_glimpses=8
-    ),
+    "cluttered60": Config(task="cluttered", canvas=60, clutter_pieces=4, patch_size=12, num_scales=3, num_glimpses=8),
     # Cluttered MNIST 100x100 with 8 pieces of 8x8, Table 2 (b): 4 scales.
-    "cluttered100": Config(
-        task="cluttered", canvas=100, clutter_pieces=8, patch_size=12, num_scales=4, num_glimpses=8
-    ),
+    "cluttered100": Config(task="cluttered", canvas=100, clutter_pieces=8, patch_size=12, num_scales=4, num_glimpses=8),
 }
 
 
@@ -213,9 +210,7 @@ def apply_overrides(config: Config, overrides: Iterable[str]) -> Config:
         key, text = item.split("=", 1)
         key = key.strip()
         if key not in hints or key.startswith("_"):
-            raise ConfigError(
-                f"unknown config field {key!r}; known fields: {sorted(hints)}"
-            )
+            raise ConfigError(f"unknown config field {key!r}; known fields: {sorted(hints)}")
         changes[key] = _parse_value(key, hints[key], text.strip())
     return config.replace(**changes).validate()
 

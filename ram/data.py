@@ -68,9 +68,7 @@ def check_mnist_dir(folder: str | os.PathLike) -> Path:
         if not path.is_file():
             raise DataError(f"{path} is missing: the MNIST folder needs {', '.join(MNIST_FILES)}")
         if hashlib.sha256(path.read_bytes()).hexdigest() != sha:
-            raise DataError(
-                f"{path} is corrupt (its SHA-256 differs from the original file's): download it again"
-            )
+            raise DataError(f"{path} is corrupt (its SHA-256 differs from the original file's): download it again")
     return folder
 
 
@@ -109,9 +107,7 @@ def _read_split(builder, split: str) -> tuple[np.ndarray, np.ndarray]:
     return out_images, out_labels
 
 
-def load_mnist(
-    mnist_dir: str | os.PathLike | None = None, data_dir: str | os.PathLike | None = None
-) -> Mnist:
+def load_mnist(mnist_dir: str | os.PathLike | None = None, data_dir: str | os.PathLike | None = None) -> Mnist:
     """Loads MNIST in the original file order and splits it 50k / 10k / 10k.
 
     Args:

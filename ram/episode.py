@@ -83,7 +83,9 @@ def run_episode(model: RAM, images: chex.Array, key: chex.PRNGKey, config: Confi
         return (state, next_location), out
 
     step_keys = jax.random.split(step_key, num_glimpses)
-    (state, _), (locations, means, _, log_probs, baselines) = jax.lax.scan(step, (state, first), step_keys)
+    (state, _), (locations, means, _, log_probs, baselines) = jax.lax.scan(
+        step, (state, first), step_keys, unroll=config.unroll_glimpses
+    )
     hidden = model.hidden(state)
     # Location t+1 was chosen at step t: shift the policy outputs by one, prepend the first's.
     means = jnp.concatenate([first_mean[None], means[:-1]])

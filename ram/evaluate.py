@@ -42,9 +42,7 @@ def make_batch_eval(graphdef: nnx.GraphDef, config: Config, split_name: str, mc_
     return batch_eval
 
 
-def make_evaluator(
-    graphdef: nnx.GraphDef, config: Config, split_name: str, split: tasks.DeviceSplit, mc_samples: int
-):
+def make_evaluator(graphdef: nnx.GraphDef, config: Config, split_name: str, split: tasks.DeviceSplit, mc_samples: int):
     """`evaluate(params, seed) -> {"error_pct", "mc_error_pct", "mc_samples", "num_examples"}` over a
     whole fixed split, in batches of `config.eval_batch_size` (the last one padded and masked)."""
     batch_eval = make_batch_eval(graphdef, config, split_name, mc_samples)
@@ -56,9 +54,7 @@ def make_evaluator(
         for i, lo in enumerate(range(0, n, bs)):
             index = np.arange(lo, lo + bs)
             valid = index < n
-            s, m = batch_eval(
-                params, split, jnp.asarray(np.where(valid, index, 0)), jax.random.fold_in(base, i)
-            )
+            s, m = batch_eval(params, split, jnp.asarray(np.where(valid, index, 0)), jax.random.fold_in(base, i))
             single += int(np.asarray(s)[valid].sum())
             mc += int(np.asarray(m)[valid].sum())
         return {
@@ -97,12 +93,8 @@ def evaluate_run(
     config = config or load_run_config(run_dir)
     mc_samples = mc_samples or config.mc_samples
     graphdef, params, step = load_best_params(run_dir, config)
-    test = make_evaluator(graphdef, config, "test", tasks.to_device(data.test), mc_samples)(
-        params, seed=config.seed
-    )
-    val = make_evaluator(graphdef, config, "validation", tasks.to_device(data.validation), 1)(
-        params, seed=config.seed
-    )
+    test = make_evaluator(graphdef, config, "test", tasks.to_device(data.test), mc_samples)(params, seed=config.seed)
+    val = make_evaluator(graphdef, config, "validation", tasks.to_device(data.validation), 1)(params, seed=config.seed)
     return {
         "test_error_pct": round(test["error_pct"], 4),
         "test_error_mc_pct": round(test["mc_error_pct"], 4),

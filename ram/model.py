@@ -28,9 +28,7 @@ class GlimpseNetwork(nnx.Module):
         self.what = nnx.Linear(retina_features, config.glimpse_hidden, rngs=rngs)
         self.where = nnx.Linear(2, config.location_hidden, rngs=rngs)
         self.what_out = nnx.Linear(config.glimpse_hidden, config.glimpse_features, rngs=rngs)
-        self.where_out = nnx.Linear(
-            config.location_hidden, config.glimpse_features, use_bias=False, rngs=rngs
-        )
+        self.where_out = nnx.Linear(config.location_hidden, config.glimpse_features, use_bias=False, rngs=rngs)
 
     def __call__(self, patches: chex.Array, locations: chex.Array) -> chex.Array:
         """[B, k, g, g, C] patches and [B, 2] locations -> [B, glimpse_features]."""

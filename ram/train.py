@@ -23,8 +23,11 @@ from typing import NamedTuple
 import chex
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import nnx
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from ram import checkpoints, evaluate, tasks
 from ram.config import Config
@@ -72,12 +75,27 @@ def init_state(config: Config, params: nnx.State) -> TrainState:
     return TrainState(jnp.zeros((), jnp.int32), params, make_optimizer(config).init(params))
 
 
-def make_train_step(graphdef: nnx.GraphDef, config: Config):
+def make_mesh(devices=None) -> Mesh | None:
+    """A 1-D mesh over the batch axis of all (global) devices; None on a single device."""
+    devices = jax.devices() if devices is None else devices
+    return Mesh(np.asarray(devices), ("batch",)) if len(devices) > 1 else None
+
+
+def replicate(tree, mesh: Mesh | None):
+    """Places `tree` on every device of `mesh` (no-op without a mesh)."""
+    return tree if mesh is None else jax.device_put(tree, NamedSharding(mesh, P()))
+
+
+def make_train_step(graphdef: nnx.GraphDef, config: Config, mesh: Mesh | None = None):
     """The pure train step `(state, data, key) -> (state, metrics)`.
 
     `data` is the training `DeviceSplit` (an argument, not a closed-over constant, so the arrays
     are not baked into the program); `key` is the run's key, folded with the step number here.
+    With a `mesh`, the batch is split over its devices (data parallel): parameters and data are
+    replicated, XLA partitions the episode and all-reduces the gradients. The random numbers do
+    not depend on the partitioning, so one device and several compute the same step.
     """
+    batch_sharding = None if mesh is None else NamedSharding(mesh, P("batch"))
     tx = make_optimizer(config)
     episode = episode_fn(graphdef, config)
 
@@ -88,9 +106,10 @@ def make_train_step(graphdef: nnx.GraphDef, config: Config):
     def train_step(state: TrainState, data: tasks.DeviceSplit, key: chex.PRNGKey):
         data_key, episode_key = jax.random.split(jax.random.fold_in(key, state.step))
         images, labels = tasks.train_batch(data_key, data, config, config.batch_size)
-        (loss, parts), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-            state.params, images, labels, episode_key
-        )
+        if batch_sharding is not None:
+            images = jax.lax.with_sharding_constraint(images, batch_sharding)
+            labels = jax.lax.with_sharding_constraint(labels, batch_sharding)
+        (loss, parts), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, images, labels, episode_key)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         metrics = dict(parts, loss=loss, grad_norm=optax.global_norm(grads))
@@ -99,16 +118,21 @@ def make_train_step(graphdef: nnx.GraphDef, config: Config):
     return train_step
 
 
-def make_train_chunk(graphdef: nnx.GraphDef, config: Config, steps: int | None = None):
-    """`steps` train steps as one compiled `lax.scan`: `(state, data, key) -> (state, mean metrics)`."""
-    train_step = make_train_step(graphdef, config)
+def train_chunk_fn(graphdef: nnx.GraphDef, config: Config, steps: int | None = None, mesh: Mesh | None = None):
+    """Pure `(state, data, key) -> (state, mean metrics)` running `steps` train steps in a `lax.scan`."""
+    train_step = make_train_step(graphdef, config, mesh)
     steps = steps or config.steps_per_call
 
     def chunk(state, data, key):
         state, metrics = jax.lax.scan(lambda s, _: train_step(s, data, key), state, None, length=steps)
         return state, jax.tree.map(jnp.mean, metrics)
 
-    return jax.jit(chunk, donate_argnums=0)
+    return chunk
+
+
+def make_train_chunk(graphdef: nnx.GraphDef, config: Config, steps: int | None = None, mesh: Mesh | None = None):
+    """`steps` fused train steps, jitted (the whole loop on the device, one dispatch)."""
+    return jax.jit(train_chunk_fn(graphdef, config, steps, mesh), donate_argnums=0)
 
 
 def machine_info() -> dict:
@@ -179,9 +203,7 @@ def train_and_evaluate(
         if saved.replace(train_steps=config.train_steps) != config.replace(train_steps=config.train_steps):
             raise RamError(f"--resume: the config differs from {config_path}; only train_steps may change")
     elif config_path.exists():
-        raise RamError(
-            f"{run_dir} already holds a run: pass --resume to continue it, or choose another --run-dir"
-        )
+        raise RamError(f"{run_dir} already holds a run: pass --resume to continue it, or choose another --run-dir")
     run_dir.mkdir(parents=True, exist_ok=True)
     config_path.write_text(config.to_json())
 
@@ -194,9 +216,13 @@ def train_and_evaluate(
         state, extra = ckpt.restore_latest(state)
         best, wall_before = extra["best"], extra["wall_time_s"]
 
-    train_data = tasks.to_device(data.train)
+    mesh = make_mesh()
+    if mesh is not None and config.batch_size % mesh.size:
+        raise RamError(f"batch_size={config.batch_size} must be a multiple of the {mesh.size} devices")
+    state = replicate(state, mesh)
+    train_data = replicate(tasks.to_device(data.train), mesh)
     val_data = tasks.to_device(data.validation)
-    chunk = make_train_chunk(graphdef, config)
+    chunk = make_train_chunk(graphdef, config, mesh=mesh)
     validate = evaluate.make_evaluator(graphdef, config, "validation", val_data, mc_samples=1)
     key = jax.random.key(config.seed)
     start = int(state.step)
@@ -214,9 +240,7 @@ def train_and_evaluate(
                 count += 1
                 step = int(state.step)
                 bar.update(step - bar.n)
-                bar.set_postfix(
-                    loss=f"{metrics['loss']:.3f}", reward=f"{metrics['reward']:.3f}", refresh=False
-                )
+                bar.set_postfix(loss=f"{metrics['loss']:.3f}", reward=f"{metrics['reward']:.3f}", refresh=False)
                 if step % config.eval_every == 0 or step >= config.train_steps:
                     val = validate(state.params, seed=config.seed)
                     wall = wall_before + time.perf_counter() - t0

@@ -37,9 +37,7 @@ class Glimpses(NamedTuple):
 
 def glimpse_boxes(location, height: int, width: int, config: Config) -> list[tuple[int, int, int]]:
     """`[(top, left, side), ...]` in pixels, finest scale first, for one (x, y) location."""
-    sides = jnp.asarray(
-        [config.patch_size * config.scale_factor**k for k in range(config.num_scales)], jnp.float32
-    )
+    sides = jnp.asarray([config.patch_size * config.scale_factor**k for k in range(config.num_scales)], jnp.float32)
     loc = jnp.asarray(location, jnp.float32)[None]
     tops = np.asarray(retina.patch_starts(loc[:, 1], height, sides))[0]
     lefts = np.asarray(retina.patch_starts(loc[:, 0], width, sides))[0]
@@ -125,9 +123,7 @@ def draw_glimpses(
                     lw=1.5 if i == 0 else 1.0,
                 )
             )
-        ax.text(
-            px[t], py[t], str(t + 1), color="yellow", fontsize=7, ha="center", va="center", fontweight="bold"
-        )
+        ax.text(px[t], py[t], str(t + 1), color="yellow", fontsize=7, ha="center", va="center", fontweight="bold")
     ax.set_xlim(-0.5, w - 0.5)
     ax.set_ylim(h - 0.5, -0.5)
 
@@ -139,9 +135,6 @@ def _title(g: Glimpses, n: int) -> tuple[str, str]:
 
 def plot_glimpses(g: Glimpses, config: Config, path: str | os.PathLike | None = None):
     """PNG grid: one row per example, the image with its trajectory, then each foveated view."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     n, t = g.images.shape[0], g.locations.shape[0]
@@ -163,9 +156,6 @@ def plot_glimpses(g: Glimpses, config: Config, path: str | os.PathLike | None = 
 
 def animate_glimpses(g: Glimpses, config: Config, path: str | os.PathLike, fps: float = 1.5) -> None:
     """GIF with one frame per glimpse: every example's trajectory so far and its current view."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.animation import FuncAnimation, PillowWriter
 
@@ -205,9 +195,6 @@ def visualize_run(run_dir: str | os.PathLike, data: Mnist, num: int = 8, seed: i
 
 def plot_curves(run_dir: str | os.PathLike) -> Path:
     """Writes run_dir/curves.png: loss parts, reward, train and validation error against steps."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from ram.errors import RamError

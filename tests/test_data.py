@@ -11,12 +11,8 @@ from ram.errors import DataError
 
 def test_tfds_arrays_equal_the_original_files_in_order(mnist, mnist_dir):
     raw = data.read_idx_folder(mnist_dir)
-    np.testing.assert_array_equal(
-        np.concatenate([mnist.train.images, mnist.validation.images]), raw["train_images"]
-    )
-    np.testing.assert_array_equal(
-        np.concatenate([mnist.train.labels, mnist.validation.labels]), raw["train_labels"]
-    )
+    np.testing.assert_array_equal(np.concatenate([mnist.train.images, mnist.validation.images]), raw["train_images"])
+    np.testing.assert_array_equal(np.concatenate([mnist.train.labels, mnist.validation.labels]), raw["train_labels"])
     np.testing.assert_array_equal(mnist.test.images, raw["test_images"])
     np.testing.assert_array_equal(mnist.test.labels, raw["test_labels"])
 

@@ -28,12 +28,7 @@ def test_translated_canvas_holds_exactly_the_digit():
     canvases = np.rint(np.asarray(images[..., 0]) * 255).astype(np.int64)
     digits = np.asarray(split.images[:8], np.int64)
     for canvas, digit in zip(canvases, digits, strict=True):
-        placed = [
-            (t, q)
-            for t in range(33)
-            for q in range(33)
-            if np.array_equal(canvas[t : t + 28, q : q + 28], digit)
-        ]
+        placed = [(t, q) for t in range(33) for q in range(33) if np.array_equal(canvas[t : t + 28, q : q + 28], digit)]
         assert placed, "the digit is not on the canvas unchanged"
         t, q = placed[0]
         rest = canvas.copy()

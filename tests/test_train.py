@@ -35,9 +35,7 @@ def synthetic():
     rng = np.random.default_rng(0)
 
     def split(n):
-        return Split(
-            rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), rng.integers(0, 10, n).astype(np.int32)
-        )
+        return Split(rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), rng.integers(0, 10, n).astype(np.int32))
 
     return Mnist(split(64), split(40), split(40))
 
@@ -54,9 +52,7 @@ def test_run_folder_contents(tmp_path, synthetic):
     assert [r["step"] for r in lines] == [20, 40]
     assert {"train_loss", "train_reward", "val_error_pct", "wall_time_s"} <= set(lines[0])
     assert json.loads((run / "results.json").read_text()) == results
-    assert {"test_error_pct", "test_error_mc_pct", "mc_samples", "train_wall_time_s", "machine"} <= set(
-        results
-    )
+    assert {"test_error_pct", "test_error_mc_pct", "mc_samples", "train_wall_time_s", "machine"} <= set(results)
     assert Config.from_dict(json.loads((run / "config.json").read_text())) == TINY
     with pytest.raises(RamError, match="already holds a run"):
         train.train_and_evaluate(TINY, run, synthetic, progress=False)

@@ -1,0 +1,134 @@
+"""Throughput benchmark: images/second, XLA's FLOPs per image, and the fraction of the device's own
+dense matrix-multiply rate that training achieves (measured in the same process, so the figure is
+a ratio that travels across machines).
+
+    ram bench mnist28 --batch-sizes 64,128,256 [--json]
+"""
+
+from __future__ import annotations
+
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ram import evaluate, tasks, train
+from ram.config import Config
+
+
+def _flops(compiled) -> float:
+    cost = compiled.cost_analysis()
+    if isinstance(cost, list | tuple):
+        cost = cost[0]
+    return float(cost.get("flops", 0.0)) if cost else 0.0
+
+
+def matmul_rate(n: int = 2048, repeats: int = 5, dtype=jnp.float32) -> float:
+    """Measured dense matmul FLOP/s of the default device: the best of `repeats` n x n products."""
+    a = jax.random.normal(jax.random.key(0), (n, n), dtype)
+    b = jax.random.normal(jax.random.key(1), (n, n), dtype)
+    f = jax.jit(lambda x, y: x @ y)
+    f(a, b).block_until_ready()
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        f(a, b).block_until_ready()
+        best = min(best, time.perf_counter() - t)
+    return 2.0 * n**3 / best
+
+
+def synthetic_split(n: int = 4096, seed: int = 0) -> tasks.DeviceSplit:
+    """Random digit-shaped uint8 arrays: throughput does not depend on pixel values."""
+    rng = np.random.default_rng(seed)
+    return tasks.DeviceSplit(
+        jnp.asarray(rng.integers(0, 256, (n, 28, 28)), jnp.uint8),
+        jnp.asarray(rng.integers(0, 10, n), jnp.int32),
+    )
+
+
+def bench_one(
+    config: Config,
+    batch_size: int,
+    data: tasks.DeviceSplit,
+    min_seconds: float = 3.0,
+    matmul_flops_per_s: float | None = None,
+) -> dict:
+    """Training and evaluation throughput of `config` at `batch_size`."""
+    config = config.replace(batch_size=batch_size, eval_batch_size=batch_size)
+    graphdef, params = train.init_model(config)
+    state = train.init_state(config, params)
+    key = jax.random.key(0)
+
+    # FLOPs of one train step, from XLA's cost analysis of the compiled step. XLA counts a loop's
+    # body once, so the count uses the unrolled episode (the same arithmetic).
+    step = jax.jit(train.make_train_step(graphdef, config.replace(unroll_glimpses=True)))
+    flops_step = _flops(step.lower(state, data, key).compile())
+
+    chunk = train.make_train_chunk(graphdef, config)
+    t = time.perf_counter()
+    state, m = chunk(state, data, key)
+    jax.block_until_ready(m)
+    compile_s = time.perf_counter() - t
+    calls, t = 0, time.perf_counter()
+    while time.perf_counter() - t < min_seconds or calls < 2:
+        state, m = chunk(state, data, key)
+        jax.block_until_ready(m)
+        calls += 1
+    train_ips = calls * config.steps_per_call * batch_size / (time.perf_counter() - t)
+
+    batch_eval = evaluate.make_batch_eval(graphdef, config, "validation", 1)
+    index = jnp.arange(batch_size) % data.labels.shape[0]
+    t = time.perf_counter()
+    jax.block_until_ready(batch_eval(state.params, data, index, key))
+    eval_compile_s = time.perf_counter() - t
+    calls, t = 0, time.perf_counter()
+    while time.perf_counter() - t < min_seconds / 2 or calls < 3:
+        jax.block_until_ready(batch_eval(state.params, data, index, key))
+        calls += 1
+    eval_ips = calls * batch_size / (time.perf_counter() - t)
+
+    flops_per_image = flops_step / batch_size
+    rate = matmul_flops_per_s or matmul_rate()
+    dev = jax.devices()[0]
+    return {
+        "preset": None,
+        "batch_size": batch_size,
+        "train_images_per_s": round(train_ips, 1),
+        "eval_images_per_s": round(eval_ips, 1),
+        "train_compile_s": round(compile_s, 2),
+        "eval_compile_s": round(eval_compile_s, 2),
+        "flops_per_image": flops_per_image,
+        "achieved_flops_per_s": flops_per_image * train_ips,
+        "matmul_flops_per_s": rate,
+        "matmul_fraction": round(flops_per_image * train_ips / rate, 4),
+        "steps_per_call": config.steps_per_call,
+        "device": f"{dev.platform}:{dev.device_kind}",
+        "num_devices": jax.device_count(),
+    }
+
+
+def run_bench(preset: str, config: Config, batch_sizes: list[int], min_seconds: float = 3.0) -> list[dict]:
+    rate = matmul_rate()
+    data = synthetic_split()
+    out = []
+    for b in batch_sizes:
+        rec = bench_one(config, b, data, min_seconds, rate)
+        rec["preset"] = preset
+        out.append(rec)
+    return out
+
+
+def format_table(records: list[dict]) -> str:
+    head = (
+        f"{'preset':14s} {'batch':>6s} {'train img/s':>12s} {'eval img/s':>11s} {'compile s':>9s} "
+        f"{'MFLOP/img':>10s} {'GFLOP/s':>8s} {'matmul GFLOP/s':>15s} {'fraction':>8s}"
+    )
+    rows = [head]
+    for r in records:
+        rows.append(
+            f"{r['preset']:14s} {r['batch_size']:6d} {r['train_images_per_s']:12.0f} {r['eval_images_per_s']:11.0f} "
+            f"{r['train_compile_s']:9.1f} {r['flops_per_image'] / 1e6:10.2f} {r['achieved_flops_per_s'] / 1e9:8.1f} "
+            f"{r['matmul_flops_per_s'] / 1e9:15.1f} {100 * r['matmul_fraction']:7.1f}%"
+        )
+    return "\n".join(rows)
