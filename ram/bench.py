@@ -47,6 +47,18 @@ def synthetic_split(n: int = 4096, seed: int = 0) -> tasks.DeviceSplit:
     )
 
 
+def _steady(fn, state, min_seconds: float):
+    """Calls `state = fn(state)` until `min_seconds` passed (after one warm-up); returns (calls/s, compile s)."""
+    t = time.perf_counter()
+    state = jax.block_until_ready(fn(state))
+    compile_s = time.perf_counter() - t
+    calls, t = 0, time.perf_counter()
+    while time.perf_counter() - t < min_seconds or calls < 2:
+        state = jax.block_until_ready(fn(state))
+        calls += 1
+    return calls / (time.perf_counter() - t), compile_s
+
+
 def bench_one(
     config: Config,
     batch_size: int,
@@ -66,27 +78,14 @@ def bench_one(
     flops_step = _flops(step.lower(state, data, key).compile())
 
     chunk = train.make_train_chunk(graphdef, config)
-    t = time.perf_counter()
-    state, m = chunk(state, data, key)
-    jax.block_until_ready(m)
-    compile_s = time.perf_counter() - t
-    calls, t = 0, time.perf_counter()
-    while time.perf_counter() - t < min_seconds or calls < 2:
-        state, m = chunk(state, data, key)
-        jax.block_until_ready(m)
-        calls += 1
-    train_ips = calls * config.steps_per_call * batch_size / (time.perf_counter() - t)
+    calls_per_s, compile_s = _steady(lambda s: chunk(s, data, key)[0], state, min_seconds)
+    train_ips = calls_per_s * config.steps_per_call * batch_size
 
+    _, params = train.init_model(config)  # the first params were donated to the train chunk
     batch_eval = evaluate.make_batch_eval(graphdef, config, "validation", 1)
     index = jnp.arange(batch_size) % data.labels.shape[0]
-    t = time.perf_counter()
-    jax.block_until_ready(batch_eval(state.params, data, index, key))
-    eval_compile_s = time.perf_counter() - t
-    calls, t = 0, time.perf_counter()
-    while time.perf_counter() - t < min_seconds / 2 or calls < 3:
-        jax.block_until_ready(batch_eval(state.params, data, index, key))
-        calls += 1
-    eval_ips = calls * batch_size / (time.perf_counter() - t)
+    calls_per_s, eval_compile_s = _steady(lambda _: batch_eval(params, data, index, key), None, min_seconds / 2)
+    eval_ips = calls_per_s * batch_size
 
     flops_per_image = flops_step / batch_size
     rate = matmul_flops_per_s or matmul_rate()
@@ -108,12 +107,43 @@ def bench_one(
     }
 
 
-def run_bench(preset: str, config: Config, batch_sizes: list[int], min_seconds: float = 3.0) -> list[dict]:
+def bench_seeds(
+    config: Config, batch_size: int, num_seeds: int, data: tasks.DeviceSplit, min_seconds: float = 3.0
+) -> dict:
+    """Total training images/s of `num_seeds` vmapped seeds against one seed alone."""
+    from ram import multiseed
+
+    config = config.replace(batch_size=batch_size)
+    graphdef, states = multiseed.init_states(config, num_seeds)
+    keys = jax.vmap(jax.random.key)(jnp.arange(num_seeds))
+    chunk = multiseed.make_multi_chunk(graphdef, config)
+    rate, compile_s = _steady(lambda s: chunk(s, data, keys)[0], states, min_seconds)
+    vmapped = rate * config.steps_per_call * batch_size * num_seeds
+    graphdef, params = train.init_model(config)
+    single_chunk = train.make_train_chunk(graphdef, config)
+    key = jax.random.key(0)
+    rate1, _ = _steady(lambda s: single_chunk(s, data, key)[0], train.init_state(config, params), min_seconds)
+    single = rate1 * config.steps_per_call * batch_size
+    return {
+        "batch_size": batch_size,
+        "seeds": num_seeds,
+        "vmapped_train_images_per_s": round(vmapped, 1),
+        "single_seed_train_images_per_s": round(single, 1),
+        "gain_over_separate_runs": round(vmapped / single, 3),
+        "compile_s": round(compile_s, 2),
+    }
+
+
+def run_bench(
+    preset: str, config: Config, batch_sizes: list[int], min_seconds: float = 3.0, seeds: int = 1
+) -> list[dict]:
     rate = matmul_rate()
     data = synthetic_split()
     out = []
     for b in batch_sizes:
         rec = bench_one(config, b, data, min_seconds, rate)
+        if seeds > 1:
+            rec["multiseed"] = bench_seeds(config, b, seeds, data, min_seconds)
         rec["preset"] = preset
         out.append(rec)
     return out
@@ -131,4 +161,10 @@ def format_table(records: list[dict]) -> str:
             f"{r['train_compile_s']:9.1f} {r['flops_per_image'] / 1e6:10.2f} {r['achieved_flops_per_s'] / 1e9:8.1f} "
             f"{r['matmul_flops_per_s'] / 1e9:15.1f} {100 * r['matmul_fraction']:7.1f}%"
         )
+        if "multiseed" in r:
+            m = r["multiseed"]
+            rows.append(
+                f"{'':14s} {m['seeds']} seeds vmapped: {m['vmapped_train_images_per_s']:.0f} img/s in all, "
+                f"{m['gain_over_separate_runs']:.2f}x one seed's {m['single_seed_train_images_per_s']:.0f}"
+            )
     return "\n".join(rows)

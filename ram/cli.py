@@ -77,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", metavar="key=value")
     p.add_argument("--batch-sizes", default="128", help="comma-separated, e.g. 64,128,256")
     p.add_argument("--seconds", type=float, default=3.0, help="steady-state timing per batch size")
+    p.add_argument("--seeds", type=int, default=1, help="also time N vmapped seeds against one")
     p.add_argument("--json", action="store_true", help="one JSON record per batch size")
 
     sub.add_parser("presets", help="list the presets and their settings")
@@ -213,7 +214,9 @@ def cmd_bench(args) -> int:
         raise RamError(f"--batch-sizes={args.batch_sizes!r}: expected integers like 64,128") from None
     if not sizes or min(sizes) < 1:
         raise RamError(f"--batch-sizes={args.batch_sizes!r}: give positive batch sizes")
-    records = bench.run_bench(args.preset, config, sizes, args.seconds)
+    if args.seeds < 1:
+        raise RamError(f"--seeds={args.seeds}: must be at least 1")
+    records = bench.run_bench(args.preset, config, sizes, args.seconds, seeds=args.seeds)
     if args.json:
         for r in records:
             print(json.dumps(r))
