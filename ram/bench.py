@@ -59,6 +59,16 @@ def _steady(fn, state, min_seconds: float):
     return calls / (time.perf_counter() - t), compile_s
 
 
+def train_flops_per_image(config: Config, data: tasks.DeviceSplit) -> float:
+    """FLOPs of one train step per image, from XLA's cost analysis of the compiled step.
+
+    XLA counts a loop's body once, so the count uses the unrolled episode (the same arithmetic)."""
+    graphdef, params = train.init_model(config)
+    step = jax.jit(train.make_train_step(graphdef, config.replace(unroll_glimpses=True)))
+    lowered = step.lower(train.init_state(config, params), data, jax.random.key(0))
+    return _flops(lowered.compile()) / config.batch_size
+
+
 def bench_one(
     config: Config,
     batch_size: int,
@@ -72,10 +82,7 @@ def bench_one(
     state = train.init_state(config, params)
     key = jax.random.key(0)
 
-    # FLOPs of one train step, from XLA's cost analysis of the compiled step. XLA counts a loop's
-    # body once, so the count uses the unrolled episode (the same arithmetic).
-    step = jax.jit(train.make_train_step(graphdef, config.replace(unroll_glimpses=True)))
-    flops_step = _flops(step.lower(state, data, key).compile())
+    flops_per_image = train_flops_per_image(config, data)
 
     chunk = train.make_train_chunk(graphdef, config)
     calls_per_s, compile_s = _steady(lambda s: chunk(s, data, key)[0], state, min_seconds)
@@ -87,7 +94,6 @@ def bench_one(
     calls_per_s, eval_compile_s = _steady(lambda _: batch_eval(params, data, index, key), None, min_seconds / 2)
     eval_ips = calls_per_s * batch_size
 
-    flops_per_image = flops_step / batch_size
     rate = matmul_flops_per_s or matmul_rate()
     dev = jax.devices()[0]
     return {

@@ -1,0 +1,45 @@
+"""The benchmark tool reports what it promises (a functional check on a tiny model, not a speed test)."""
+
+import json
+
+from ram import bench
+from ram.cli import main
+from ram.config import Config
+
+
+def test_bench_json_records(capsys):
+    code = main(
+        [
+            "bench",
+            "mnist28",
+            "num_glimpses=2",
+            "glimpse_features=32",
+            "core_hidden=32",
+            "steps_per_call=2",
+            "--batch-sizes",
+            "16",
+            "--seconds",
+            "0.05",
+            "--json",
+        ]
+    )
+    assert code == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["batch_size"] for r in records] == [16]
+    for r in records:
+        assert r["preset"] == "mnist28"
+        assert r["train_images_per_s"] > 0 and r["eval_images_per_s"] > 0 and r["matmul_flops_per_s"] > 0
+        # XLA's count covers every glimpse: more than 2 glimpses' worth of the two 32x32 core matmuls.
+        assert r["flops_per_image"] > 2 * 3 * 2 * 32 * 32
+        assert (
+            0
+            < r["matmul_fraction"]
+            == round(r["flops_per_image"] * r["train_images_per_s"] / r["matmul_flops_per_s"], 4)
+        )
+
+
+def test_flops_count_grows_with_glimpses():
+    data = bench.synthetic_split(64)
+    small = Config(glimpse_features=32, core_hidden=32, batch_size=8)
+    one, four = (bench.train_flops_per_image(small.replace(num_glimpses=n), data) for n in (1, 4))
+    assert four > 2.5 * one  # the scan's body is counted once per glimpse, not once
