@@ -11,7 +11,6 @@ import time
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from ram import evaluate, tasks, train
 from ram.config import Config
@@ -36,15 +35,6 @@ def matmul_rate(n: int = 2048, repeats: int = 5, dtype=jnp.float32) -> float:
         f(a, b).block_until_ready()
         best = min(best, time.perf_counter() - t)
     return 2.0 * n**3 / best
-
-
-def synthetic_split(n: int = 4096, seed: int = 0) -> tasks.DeviceSplit:
-    """Random digit-shaped uint8 arrays: throughput does not depend on pixel values."""
-    rng = np.random.default_rng(seed)
-    return tasks.DeviceSplit(
-        jnp.asarray(rng.integers(0, 256, (n, 28, 28)), jnp.uint8),
-        jnp.asarray(rng.integers(0, 10, n), jnp.int32),
-    )
 
 
 def _steady(fn, state, min_seconds: float):
@@ -144,7 +134,7 @@ def run_bench(
     preset: str, config: Config, batch_sizes: list[int], min_seconds: float = 3.0, seeds: int = 1
 ) -> list[dict]:
     rate = matmul_rate()
-    data = synthetic_split()
+    data = tasks.synthetic_split()
     out = []
     for b in batch_sizes:
         rec = bench_one(config, b, data, min_seconds, rate)

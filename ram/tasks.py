@@ -20,6 +20,7 @@ from typing import NamedTuple
 import chex
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ram.config import Config
 
@@ -37,6 +38,15 @@ class DeviceSplit(NamedTuple):
 def to_device(split) -> DeviceSplit:
     """A host split (`ram.data.Split`) as device arrays."""
     return DeviceSplit(jnp.asarray(split.images), jnp.asarray(split.labels, jnp.int32))
+
+
+def synthetic_split(n: int = 4096, seed: int = 0) -> DeviceSplit:
+    """Random uint8 arrays shaped like MNIST digits (synthetic, not MNIST), for tests and benchmarks."""
+    rng = np.random.default_rng(seed)
+    return DeviceSplit(
+        jnp.asarray(rng.integers(0, 256, (n, 28, 28)), jnp.uint8),
+        jnp.asarray(rng.integers(0, 10, n), jnp.int32),
+    )
 
 
 def _place(canvas: int, patch: chex.Array, top_left: chex.Array) -> chex.Array:

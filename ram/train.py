@@ -229,7 +229,7 @@ def train_and_evaluate(
     t0 = time.perf_counter()
     log = (run_dir / "metrics.jsonl").open("a")
     bar = tqdm(total=config.train_steps, initial=start, disable=not progress, unit="step", dynamic_ncols=True)
-    sums, count = {}, 0
+    sums, count, last_val = {}, 0, float("nan")
     try:
         with _Interrupt():
             while int(state.step) < config.train_steps:
@@ -240,9 +240,15 @@ def train_and_evaluate(
                 count += 1
                 step = int(state.step)
                 bar.update(step - bar.n)
-                bar.set_postfix(loss=f"{metrics['loss']:.3f}", reward=f"{metrics['reward']:.3f}", refresh=False)
+                bar.set_postfix(
+                    loss=f"{metrics['loss']:.3f}",
+                    reward=f"{metrics['reward']:.3f}",
+                    val_err=f"{last_val:.2f}%",
+                    refresh=False,
+                )
                 if step % config.eval_every == 0 or step >= config.train_steps:
                     val = validate(state.params, seed=config.seed)
+                    last_val = val["error_pct"]
                     wall = wall_before + time.perf_counter() - t0
                     if val["error_pct"] < best["val_error_pct"]:
                         best = {"val_error_pct": val["error_pct"], "step": step}
@@ -265,14 +271,10 @@ def train_and_evaluate(
                         f"val error {val['error_pct']:.2f}%  (best {best['val_error_pct']:.2f}%)"
                     )
                     sums, count = {}, 0
-    except KeyboardInterrupt:
+    finally:  # also on Ctrl-C / SIGTERM: let the last checkpoint finish writing
         bar.close()
-        ckpt.wait()
         log.close()
-        raise
-    bar.close()
-    log.close()
-    ckpt.wait()
+        ckpt.wait()
     wall = wall_before + time.perf_counter() - t0
 
     results = evaluate.evaluate_run(run_dir, data, config=config)

@@ -2,7 +2,7 @@
 
 import json
 
-from ram import bench
+from ram import bench, tasks
 from ram.cli import main
 from ram.config import Config
 
@@ -39,7 +39,7 @@ def test_bench_json_records(capsys):
 
 
 def test_flops_count_grows_with_glimpses():
-    data = bench.synthetic_split(64)
+    data = tasks.synthetic_split(64)
     small = Config(glimpse_features=32, core_hidden=32, batch_size=8)
     one, four = (bench.train_flops_per_image(small.replace(num_glimpses=n), data) for n in (1, 4))
     assert four > 2.5 * one  # the scan's body is counted once per glimpse, not once

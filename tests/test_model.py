@@ -118,11 +118,7 @@ def test_train_step_compiles_once():
     graphdef, params = train.init_model(SMALL)
     step = chex.assert_max_traces(train.make_train_step(graphdef, SMALL), n=1)
     jitted = jax.jit(step)
-    rng = np.random.default_rng(0)
-    data = tasks.DeviceSplit(
-        jnp.asarray(rng.integers(0, 256, (32, 28, 28)), jnp.uint8),
-        jnp.asarray(rng.integers(0, 10, 32), jnp.int32),
-    )
+    data = tasks.synthetic_split(32, seed=0)
     state = train.init_state(SMALL, params)
     for _ in range(3):
         state, metrics = jitted(state, data, jax.random.key(0))
@@ -131,3 +127,17 @@ def test_train_step_compiles_once():
     for _ in range(3):
         state, _ = chunk(state, data, jax.random.key(0))
     assert chunk._cache_size() == 1 and int(state.step) == 9
+
+
+def test_fused_chunk_equals_step_by_step():
+    graphdef, params = train.init_model(SMALL)
+    data = tasks.synthetic_split(32, seed=1)
+    key = jax.random.key(4)
+    step = jax.jit(train.make_train_step(graphdef, SMALL))
+    state = train.init_state(SMALL, params)
+    for _ in range(4):
+        state, _ = step(state, data, key)
+    _, params = train.init_model(SMALL)
+    fused, _ = train.make_train_chunk(graphdef, SMALL, steps=4)(train.init_state(SMALL, params), data, key)
+    for x, y in zip(jax.tree.leaves(state.params), jax.tree.leaves(fused.params), strict=True):
+        np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)

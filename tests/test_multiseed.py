@@ -21,10 +21,7 @@ SMALL = Config(
 
 
 def test_vmapped_seeds_match_separate_runs():
-    rng = np.random.default_rng(0)
-    data = tasks.DeviceSplit(
-        jnp.asarray(rng.integers(0, 256, (32, 28, 28)), jnp.uint8), jnp.asarray(rng.integers(0, 10, 32), jnp.int32)
-    )
+    data = tasks.synthetic_split(32, seed=0)
     graphdef, states = multiseed.init_states(SMALL, 2)
     keys = jax.vmap(jax.random.key)(jnp.arange(5, 7))
     states, metrics = multiseed.make_multi_chunk(graphdef, SMALL, steps=4)(states, data, keys)

@@ -17,9 +17,7 @@ SCRIPT = textwrap.dedent(
     config = Config(patch_size=4, num_glimpses=3, glimpse_hidden=16, location_hidden=16,
                     glimpse_features=32, core_hidden=32, batch_size=8, policy_hidden=8,
                     first_location="learned", warmup_steps=0)
-    rng = np.random.default_rng(0)
-    data = tasks.DeviceSplit(jnp.asarray(rng.integers(0, 256, (64, 28, 28)), jnp.uint8),
-                             jnp.asarray(rng.integers(0, 10, 64), jnp.int32))
+    data = tasks.synthetic_split(64)
     out = []
     for devices in (jax.devices()[:1], jax.devices()):
         mesh = train.make_mesh(devices)

@@ -11,17 +11,8 @@ from ram import tasks
 from ram.config import get_config
 
 
-def small_split(n=16, seed=0):
-    """Synthetic digit-like arrays (not MNIST) for the recipe's properties."""
-    rng = np.random.default_rng(seed)
-    return tasks.DeviceSplit(
-        jnp.asarray(rng.integers(0, 256, (n, 28, 28)), jnp.uint8),
-        jnp.asarray(rng.integers(0, 10, n), jnp.int32),
-    )
-
-
 def test_translated_canvas_holds_exactly_the_digit():
-    split = small_split()
+    split = tasks.synthetic_split(16)
     config = get_config("translated60")
     images, labels = tasks.eval_batch("test", split, jnp.arange(8), config)
     assert images.shape == (8, 60, 60, 1) and float(images.max()) <= 1.0
@@ -47,7 +38,7 @@ def test_cluttered_canvas_is_clipped_sum_of_pieces_and_digit():
 
 
 def test_eval_sets_do_not_depend_on_batching():
-    split = small_split()
+    split = tasks.synthetic_split(16)
     config = get_config("cluttered60")
     whole, _ = tasks.eval_batch("test", split, jnp.arange(10), config)
     parts = [tasks.eval_batch("test", split, jnp.arange(lo, lo + 5), config)[0] for lo in (0, 5)]
@@ -57,7 +48,7 @@ def test_eval_sets_do_not_depend_on_batching():
 
 
 def test_training_batches_are_fresh_every_step():
-    split = small_split()
+    split = tasks.synthetic_split(16)
     config = get_config("cluttered60")
     a, _ = tasks.train_batch(jax.random.key(0), split, config, 4)
     b, _ = tasks.train_batch(jax.random.key(1), split, config, 4)
