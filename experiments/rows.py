@@ -63,7 +63,7 @@ ROWS: dict[str, Row] = {
     "cluttered60-g8": _row("cluttered60", 8, 36_000, 4.04, public=2.63, target=3.0),
     "cluttered60-g8-random": Row(
         "cluttered60",
-        ("num_glimpses=8", "policy=random", "train_steps=12000"),
+        ("num_glimpses=8", "policy=random", "train_steps=36000"),
         14.4,
         note="control: 8 uniformly random glimpses, no learned policy",
     ),

@@ -33,8 +33,7 @@ def setup(config=SMALL, batch=4, seed=0):
     return graphdef, params, images, labels
 
 
-@pytest.mark.parametrize("core", ["rnn", "lstm", "gru"])
-@pytest.mark.parametrize("first", ["random", "centre", "learned"])
+@pytest.mark.parametrize("core, first", [("rnn", "random"), ("lstm", "centre"), ("gru", "learned")])
 def test_trajectory_shapes(core, first):
     config = SMALL.replace(core=core, first_location=first)
     graphdef, params, images, _ = setup(config)
