@@ -23,6 +23,7 @@ FIRST_LOCATIONS = ("random", "centre", "learned")
 POLICIES = ("learned", "random")
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("constant", "linear", "cosine")
+DTYPES = ("float32", "bfloat16")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +48,7 @@ class Config:
     glimpse_features: int = 256  # g_t
     core: str = "rnn"  # rnn (ReLU, as in the paper) | lstm | gru
     core_hidden: int = 256
+    compute_dtype: str = "float32"  # float32 | bfloat16 (glimpse net and core matmuls; heads stay f32)
     num_classes: int = 10
 
     # Policy.
@@ -76,11 +78,6 @@ class Config:
     eval_every: int = 2_000  # validate, checkpoint and log every this many steps
     eval_batch_size: int = 1_000
     mc_samples: int = 10  # trajectories averaged by the MC evaluation
-
-    @property
-    def images_per_epoch(self) -> int:
-        """Training images in one pass over the 50,000-image training split."""
-        return 50_000
 
     def replace(self, **changes) -> Config:
         return dataclasses.replace(self, **changes)
@@ -113,6 +110,7 @@ class Config:
             ("first_location", FIRST_LOCATIONS),
             ("optimizer", OPTIMIZERS),
             ("schedule", SCHEDULES),
+            ("compute_dtype", DTYPES),
         ):
             need(getattr(self, name) in choices, f"{name}={getattr(self, name)!r}: choose one of {choices}")
         need(self.num_glimpses >= 1, f"num_glimpses={self.num_glimpses}: the model needs at least 1 glimpse")

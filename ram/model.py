@@ -13,6 +13,8 @@ network only, and the squared error trains the baseline only (see `ram.losses`).
 
 from __future__ import annotations
 
+import functools
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -25,10 +27,11 @@ class GlimpseNetwork(nnx.Module):
     """Fuses what the retina saw with where it looked."""
 
     def __init__(self, retina_features: int, config: Config, *, rngs: nnx.Rngs):
-        self.what = nnx.Linear(retina_features, config.glimpse_hidden, rngs=rngs)
-        self.where = nnx.Linear(2, config.location_hidden, rngs=rngs)
-        self.what_out = nnx.Linear(config.glimpse_hidden, config.glimpse_features, rngs=rngs)
-        self.where_out = nnx.Linear(config.location_hidden, config.glimpse_features, use_bias=False, rngs=rngs)
+        linear = functools.partial(nnx.Linear, dtype=compute_dtype(config), rngs=rngs)
+        self.what = linear(retina_features, config.glimpse_hidden)
+        self.where = linear(2, config.location_hidden)
+        self.what_out = linear(config.glimpse_hidden, config.glimpse_features)
+        self.where_out = linear(config.location_hidden, config.glimpse_features, use_bias=False)
 
     def __call__(self, patches: chex.Array, locations: chex.Array) -> chex.Array:
         """[B, k, g, g, C] patches and [B, 2] locations -> [B, glimpse_features]."""
@@ -70,14 +73,19 @@ class Baseline(nnx.Module):
         return self.value(jax.lax.stop_gradient(hidden))[:, 0]
 
 
+def compute_dtype(config: Config):
+    """Dtype of the glimpse network's and the core's matmuls (parameters stay float32)."""
+    return jnp.bfloat16 if config.compute_dtype == "bfloat16" else jnp.float32
+
+
 def make_core(config: Config, *, rngs: nnx.Rngs) -> nnx.Module:
     """The recurrent core: ReLU RNN (paper), LSTM or GRU from Flax's own cells."""
-    n_in, n_h = config.glimpse_features, config.core_hidden
+    n_in, n_h, dtype = config.glimpse_features, config.core_hidden, compute_dtype(config)
     if config.core == "rnn":
-        return nnx.SimpleCell(n_in, n_h, activation_fn=jax.nn.relu, rngs=rngs)
+        return nnx.SimpleCell(n_in, n_h, activation_fn=jax.nn.relu, dtype=dtype, rngs=rngs)
     if config.core == "lstm":
-        return nnx.OptimizedLSTMCell(n_in, n_h, rngs=rngs)
-    return nnx.GRUCell(n_in, n_h, rngs=rngs)
+        return nnx.OptimizedLSTMCell(n_in, n_h, dtype=dtype, rngs=rngs)
+    return nnx.GRUCell(n_in, n_h, dtype=dtype, rngs=rngs)
 
 
 class RAM(nnx.Module):
@@ -91,10 +99,11 @@ class RAM(nnx.Module):
         self.baseline = Baseline(config, rngs=rngs)
         self.classifier = nnx.Linear(config.core_hidden, config.num_classes, rngs=rngs)
         self.core_kind = config.core
+        self.state_dtype = compute_dtype(config)
 
     def initial_state(self, batch_size: int):
         """Zero recurrent state: [B, H], or a pair of them for the LSTM."""
-        zeros = jnp.zeros((batch_size, self.core.hidden_features))
+        zeros = jnp.zeros((batch_size, self.core.hidden_features), self.state_dtype)
         return (zeros, zeros) if self.core_kind == "lstm" else zeros
 
     @staticmethod

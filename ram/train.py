@@ -31,7 +31,7 @@ from jax.sharding import PartitionSpec as P
 
 from ram import checkpoints, evaluate, tasks
 from ram.config import Config
-from ram.data import Mnist
+from ram.data import NUM_TRAIN, Mnist
 from ram.episode import episode_fn
 from ram.errors import RamError
 from ram.losses import hybrid_loss
@@ -255,7 +255,7 @@ def train_and_evaluate(
                         ckpt.save_best(step, state.params)
                     record = {
                         "step": step,
-                        "epoch": step * config.batch_size / config.images_per_epoch,
+                        "epoch": step * config.batch_size / NUM_TRAIN,
                         "images_seen": step * config.batch_size,
                         "wall_time_s": round(wall, 2),
                         "learning_rate": float(learning_rate_schedule(config)(step)),
@@ -284,7 +284,7 @@ def train_and_evaluate(
             "seed": config.seed,
             "train_steps": config.train_steps,
             "images_seen": config.train_steps * config.batch_size,
-            "epochs": config.train_steps * config.batch_size / config.images_per_epoch,
+            "epochs": config.train_steps * config.batch_size / NUM_TRAIN,
             "train_wall_time_s": round(wall, 1),
             "machine": machine_info(),
         }

@@ -140,3 +140,15 @@ def test_fused_chunk_equals_step_by_step():
     fused, _ = train.make_train_chunk(graphdef, SMALL, steps=4)(train.init_state(SMALL, params), data, key)
     for x, y in zip(jax.tree.leaves(state.params), jax.tree.leaves(fused.params), strict=True):
         np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
+
+
+def test_bfloat16_matmuls_keep_float32_heads():
+    config = SMALL.replace(compute_dtype="bfloat16")
+    graphdef, params, images, labels = setup(config)
+    traj = jax.jit(episode_fn(graphdef, config))(params, images, jax.random.key(2))
+    assert traj.logits.dtype == traj.log_probs.dtype == traj.baselines.dtype == jnp.float32
+    assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(params))  # parameters stay float32
+    ref = episode_fn(graphdef, SMALL)(params, images, jax.random.key(2))
+    np.testing.assert_allclose(traj.logits, ref.logits, atol=0.1)
+    norms = _grads_of("reinforce", config)
+    assert all(v == 0.0 for k, v in norms.items() if k != "location_net")
