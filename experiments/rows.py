@@ -41,7 +41,9 @@ def _row(preset: str, glimpses: int, steps: int, paper: float | None, *extra: st
 ROWS: dict[str, Row] = {
     # Table 1 (a): 28x28 MNIST, 8x8 retina, 1 scale.
     **{f"mnist28-g{n}": _row("mnist28", n, 70_000, p) for n, p in {2: 3.79, 3: 1.51, 4: 1.54, 5: 1.34}.items()},
-    "mnist28-g6": _row("mnist28", 6, 70_000, 1.12, public=1.21, target=1.0),
+    "mnist28-g6": _row(
+        "mnist28", 6, 70_000, 1.12, public=1.21, target=1.0, note="one-hidden-layer policy, learned first glimpse"
+    ),
     "mnist28-g6-random-first": Row(
         "mnist28",
         ("num_glimpses=6", "train_steps=70000", "policy_hidden=128"),
@@ -54,6 +56,20 @@ ROWS: dict[str, Row] = {
         1.12,
         note="exactly the paper's model: linear policy, random first glimpse",
     ),
+    # Mixed precision: the same short run in float32 and with bfloat16 matmuls.
+    **{
+        f"mnist28-g6-short-{dt}": _row(
+            "mnist28",
+            6,
+            4_000,
+            None,
+            "eval_every=1000",
+            "mc_samples=2",
+            f"compute_dtype={dt}",
+            note=f"4k steps, {dt} matmuls",
+        )
+        for dt in ("float32", "bfloat16")
+    },
     "mnist28-g7": _row("mnist28", 7, 70_000, 1.07),
     # Table 1 (b): translated 60x60, 12x12 retina, 3 scales.
     **{f"translated60-g{n}": _row("translated60", n, 100_000, p) for n, p in {4: 1.54, 6: 1.22}.items()},

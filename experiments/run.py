@@ -50,8 +50,8 @@ def table(link: str = "runs") -> str:
     """Markdown table of the recorded rows; `link` is the runs folder relative to the document."""
     lines = [
         "| row | paper (NIPS) | best public | target | ours: single sample | ours: MC-averaged (M) "
-        "| images seen (epochs) | wall time | machine |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| images seen (epochs) | wall time | machine | note |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, row in ROWS.items():
         path = RUNS / name / "results.json"
@@ -65,7 +65,7 @@ def table(link: str = "runs") -> str:
             f"| [{name}]({link}/{name}) | {fmt(row.paper)} | {fmt(row.public)} | {fmt(row.target)} "
             f"| **{r['test_error_pct']:.2f}** | {r['test_error_mc_pct']:.2f} ({r['mc_samples']}) "
             f"| {r['images_seen'] / 1e6:.1f}M ({r['epochs']:.0f}) | {r['train_wall_time_s'] / 60:.0f} min "
-            f"| {machine} |"
+            f"| {machine} | {row.note} |"
         )
     return "\n".join(lines)
 
