@@ -16,7 +16,7 @@ How: for each scale, one gather takes the patch's rows for the whole batch and s
 blocks, a second takes its columns and sums those; indices outside the image are masked to zero.
 No per-example loop, no padded copy of the image, and exact: a single-scale patch is the pixels
 themselves. (A first version wrote each patch as `R_y @ image @ R_x^T` with pooling matrices; on a
-2-core CPU that was 2.4-2.8x slower, see experiments/BENCH.md.)
+2-core CPU that was 2.3-2.9x slower, see experiments/BENCH.md.)
 """
 
 from __future__ import annotations
