@@ -10,7 +10,7 @@ tensorflow-datasets stores each split in an order shuffled by a hash of the exam
 undo that with tensorflow-datasets' own hasher, so arrays come back in the original file order:
 validation is then the last 10,000 training images, as in the paper and in the cluttered-MNIST
 recipe. The decoded arrays are cached beside the prepared dataset (`ram-arrays.npz`), so later loads
-take well under a second.
+skip decoding the images again.
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ def hybrid_loss(
 
     Returns:
       `(total, parts)` with scalar parts `cross_entropy`, `reinforce`, `baseline`, `reward`,
-      `accuracy` (equal to the reward's mean) and `advantage` (mean |R - b|).
+      `reward` (the batch accuracy) and `advantage` (mean |R - b| over policy decisions).
     """
     chex.assert_rank(labels, 1)
     r = jax.lax.stop_gradient(reward(traj.logits, labels))  # [B]

@@ -2,8 +2,9 @@
 
 `ram train PRESET --seeds N` trains seeds `seed, seed+1, ..., seed+N-1` together (one compiled
 program, one dispatch per chunk), then evaluates each seed's final parameters on validation and
-test and reports each seed, the mean and the spread. Small models leave most of a device idle;
-batching seeds fills it (see `ram bench --seeds N`).
+test and reports each seed, the mean and the spread. A small model leaves most of a GPU or TPU idle;
+batching seeds fills it (`ram bench --seeds N`; on 2 CPU cores it gained nothing, see
+experiments/BENCH.md).
 """
 
 from __future__ import annotations

@@ -6,6 +6,24 @@ import os
 import pytest
 
 from ram import data
+from ram.config import Config
+
+# A tiny model (synthetic-data tests): trains in seconds on a CPU.
+TINY = Config(
+    patch_size=4,
+    num_glimpses=2,
+    glimpse_hidden=8,
+    location_hidden=8,
+    glimpse_features=16,
+    core_hidden=16,
+    batch_size=8,
+    train_steps=40,
+    steps_per_call=10,
+    eval_every=20,
+    eval_batch_size=16,
+    mc_samples=2,
+    warmup_steps=5,
+)
 
 
 @pytest.fixture(scope="session")

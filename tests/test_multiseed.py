@@ -3,21 +3,11 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+from conftest import TINY
 
 from ram import multiseed, tasks, train
-from ram.config import Config
 
-SMALL = Config(
-    patch_size=4,
-    num_glimpses=2,
-    glimpse_hidden=8,
-    location_hidden=8,
-    glimpse_features=16,
-    core_hidden=16,
-    batch_size=8,
-    warmup_steps=0,
-    seed=5,
-)
+SMALL = TINY.replace(warmup_steps=0, seed=5)
 
 
 def test_vmapped_seeds_match_separate_runs():

@@ -7,27 +7,12 @@ import json
 import jax
 import numpy as np
 import pytest
+from conftest import TINY
 
 from ram import evaluate, train
 from ram.config import Config
 from ram.data import Mnist, Split
 from ram.errors import RamError
-
-TINY = Config(
-    patch_size=4,
-    num_glimpses=2,
-    glimpse_hidden=8,
-    location_hidden=8,
-    glimpse_features=16,
-    core_hidden=16,
-    batch_size=8,
-    train_steps=40,
-    steps_per_call=10,
-    eval_every=20,
-    eval_batch_size=16,
-    mc_samples=2,
-    warmup_steps=5,
-)
 
 
 @pytest.fixture(scope="module")
