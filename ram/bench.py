@@ -81,7 +81,9 @@ def bench_one(
     _, params = train.init_model(config)  # the first params were donated to the train chunk
     batch_eval = evaluate.make_batch_eval(graphdef, config, "validation", 1)
     index = jnp.arange(batch_size) % data.labels.shape[0]
-    calls_per_s, eval_compile_s = _steady(lambda _: batch_eval(params, data, index, key), None, min_seconds / 2)
+    calls_per_s, eval_compile_s = _steady(
+        lambda _: batch_eval(params, data, index, key, config.location_std), None, min_seconds / 2
+    )
     eval_ips = calls_per_s * batch_size
 
     rate = matmul_flops_per_s or matmul_rate()

@@ -15,6 +15,8 @@ import json
 import typing
 from collections.abc import Iterable
 
+import optax
+
 from ram.errors import ConfigError
 
 TASKS = ("mnist", "translated", "cluttered")
@@ -54,7 +56,8 @@ class Config:
     # Policy.
     policy: str = "learned"  # learned | random (control: every location uniform, no REINFORCE)
     first_location: str = "random"  # random (uniform, as in the paper) | centre | learned
-    location_std: float = 0.1  # fixed std of the Gaussian policy, in [-1, 1] units
+    location_std: float = 0.1  # std of the Gaussian policy, in [-1, 1] units (fixed, as in the paper)
+    location_std_final: float = 0.0  # > 0: anneal the std to this by the last step (cosine); 0: keep it fixed
     policy_hidden: int = 0  # 0: linear location network (paper); > 0: one ReLU layer of this width
 
     # Loss: cross-entropy + reinforce_weight * REINFORCE + baseline_weight * squared error.
@@ -78,6 +81,17 @@ class Config:
     eval_every: int = 2_000  # validate, checkpoint and log every this many steps
     eval_batch_size: int = 1_000
     mc_samples: int = 10  # trajectories averaged by the MC evaluation
+
+    def policy_std(self, step):
+        """Std of the location policy after `step` train steps (a Python or traced number).
+
+        `location_std` throughout, or, with `location_std_final > 0`, cosine-annealed from
+        `location_std` to `location_std_final` over `train_steps`. The std is part of the policy: a
+        checkpoint is evaluated with the std it was trained with at its step."""
+        if not self.location_std_final:
+            return self.location_std
+        alpha = self.location_std_final / self.location_std
+        return optax.cosine_decay_schedule(self.location_std, self.train_steps, alpha)(step)
 
     def replace(self, **changes) -> Config:
         return dataclasses.replace(self, **changes)
@@ -120,6 +134,11 @@ class Config:
         need(
             self.location_std > 0,
             f"location_std={self.location_std}: the Gaussian policy needs a positive standard deviation",
+        )
+        need(
+            0 <= self.location_std_final <= self.location_std,
+            f"location_std_final={self.location_std_final}: must be between 0 (fixed std) and "
+            f"location_std={self.location_std}",
         )
         if self.task == "mnist":
             need(

@@ -36,21 +36,26 @@ def gaussian_log_prob(x: chex.Array, mean: chex.Array, std: float) -> chex.Array
     return jax.scipy.stats.norm.logpdf(x, mean, std).sum(-1)
 
 
-def run_episode(model: RAM, images: chex.Array, key: chex.PRNGKey, config: Config) -> Trajectory:
+def run_episode(
+    model: RAM, images: chex.Array, key: chex.PRNGKey, config: Config, std: chex.Numeric | None = None
+) -> Trajectory:
     """Runs `config.num_glimpses` glimpses over `images`.
 
     Args:
       model: the networks (inside `jit`, a module rebuilt by `nnx.merge`).
       images: [B, H, W, C] float images in [0, 1].
       key: PRNG key for the first location and the policy's samples.
-      config: static settings (retina sizes, policy, std).
+      config: static settings (retina sizes, policy).
+      std: [] std of the policy (may be traced); default `config.location_std`. Training passes
+        `config.policy_std(step)`.
 
     Returns:
       The `Trajectory` of the episode.
     """
     chex.assert_rank(images, 4)
     batch = images.shape[0]
-    num_glimpses, std = config.num_glimpses, config.location_std
+    num_glimpses = config.num_glimpses
+    std = config.location_std if std is None else std
     learned_policy = config.policy == "learned"
     first_key, step_key = jax.random.split(key)
 
@@ -96,9 +101,9 @@ def run_episode(model: RAM, images: chex.Array, key: chex.PRNGKey, config: Confi
 
 
 def episode_fn(graphdef: nnx.GraphDef, config: Config):
-    """A pure `(params, images, key) -> Trajectory` for use under jit/vmap/grad."""
+    """A pure `(params, images, key, std=None) -> Trajectory` for use under jit/vmap/grad."""
 
-    def fn(params: nnx.State, images: chex.Array, key: chex.PRNGKey) -> Trajectory:
-        return run_episode(nnx.merge(graphdef, params), images, key, config)
+    def fn(params: nnx.State, images: chex.Array, key: chex.PRNGKey, std: chex.Numeric | None = None) -> Trajectory:
+        return run_episode(nnx.merge(graphdef, params), images, key, config, std)
 
     return fn

@@ -24,15 +24,15 @@ from ram.model import RAM
 
 @functools.lru_cache(maxsize=16)
 def make_batch_eval(graphdef: nnx.GraphDef, config: Config, split_name: str, mc_samples: int):
-    """Jitted `(params, split, index [B], key) -> (single_correct [B], mc_correct [B])` (bool).
+    """Jitted `(params, split, index [B], key, std) -> (single_correct [B], mc_correct [B])` (bool).
 
     Cached: compiled once per (model, config, split, M) in a process."""
     episode = episode_fn(graphdef, config)
 
     @jax.jit
-    def batch_eval(params, split: tasks.DeviceSplit, index: chex.Array, key: chex.PRNGKey):
+    def batch_eval(params, split: tasks.DeviceSplit, index: chex.Array, key: chex.PRNGKey, std: chex.Numeric):
         images, labels = tasks.eval_batch(split_name, split, index, config)
-        probs = jax.vmap(lambda k: jax.nn.softmax(episode(params, images, k).logits))(
+        probs = jax.vmap(lambda k: jax.nn.softmax(episode(params, images, k, std).logits))(
             jax.random.split(key, mc_samples)
         )  # [M, B, C]
         single = jnp.argmax(probs[0], -1) == labels
@@ -43,18 +43,22 @@ def make_batch_eval(graphdef: nnx.GraphDef, config: Config, split_name: str, mc_
 
 
 def make_evaluator(graphdef: nnx.GraphDef, config: Config, split_name: str, split: tasks.DeviceSplit, mc_samples: int):
-    """`evaluate(params, seed) -> {"error_pct", "mc_error_pct", "mc_samples", "num_examples"}` over a
-    whole fixed split, in batches of `config.eval_batch_size` (the last one padded and masked)."""
+    """`evaluate(params, seed, step) -> {"error_pct", "mc_error_pct", "mc_samples", "num_examples"}` over
+    a whole fixed split, in batches of `config.eval_batch_size` (the last one padded and masked).
+
+    `step` is the train step the parameters come from: the policy samples with the std it had then
+    (`Config.policy_std`); None means the end of training."""
     batch_eval = make_batch_eval(graphdef, config, split_name, mc_samples)
     n, bs = int(split.labels.shape[0]), config.eval_batch_size
 
-    def evaluate(params, seed: int = 0) -> dict:
+    def evaluate(params, seed: int = 0, step: int | None = None) -> dict:
         base = jax.random.key(seed)
+        std = config.policy_std(config.train_steps if step is None else step)
         single = mc = 0
         for i, lo in enumerate(range(0, n, bs)):
             index = np.arange(lo, lo + bs)
             valid = index < n
-            s, m = batch_eval(params, split, jnp.asarray(np.where(valid, index, 0)), jax.random.fold_in(base, i))
+            s, m = batch_eval(params, split, jnp.asarray(np.where(valid, index, 0)), jax.random.fold_in(base, i), std)
             single += int(np.asarray(s)[valid].sum())
             mc += int(np.asarray(m)[valid].sum())
         return {
@@ -93,8 +97,10 @@ def evaluate_run(
     config = config or load_run_config(run_dir)
     mc_samples = mc_samples or config.mc_samples
     graphdef, params, step = load_best_params(run_dir, config)
-    test = make_evaluator(graphdef, config, "test", tasks.to_device(data.test), mc_samples)(params, seed=config.seed)
-    val = make_evaluator(graphdef, config, "validation", tasks.to_device(data.validation), 1)(params, seed=config.seed)
+    test = make_evaluator(graphdef, config, "test", tasks.to_device(data.test), mc_samples)
+    test = test(params, seed=config.seed, step=step)
+    val = make_evaluator(graphdef, config, "validation", tasks.to_device(data.validation), 1)
+    val = val(params, seed=config.seed, step=step)
     return {
         "test_error_pct": round(test["error_pct"], 4),
         "test_error_mc_pct": round(test["mc_error_pct"], 4),

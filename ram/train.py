@@ -99,8 +99,8 @@ def make_train_step(graphdef: nnx.GraphDef, config: Config, mesh: Mesh | None = 
     tx = make_optimizer(config)
     episode = episode_fn(graphdef, config)
 
-    def loss_fn(params, images, labels, key):
-        traj = episode(params, images, key)
+    def loss_fn(params, images, labels, key, std):
+        traj = episode(params, images, key, std)
         return hybrid_loss(traj, labels, config.reinforce_weight, config.baseline_weight)
 
     def train_step(state: TrainState, data: tasks.DeviceSplit, key: chex.PRNGKey):
@@ -109,7 +109,9 @@ def make_train_step(graphdef: nnx.GraphDef, config: Config, mesh: Mesh | None = 
         if batch_sharding is not None:
             images = jax.lax.with_sharding_constraint(images, batch_sharding)
             labels = jax.lax.with_sharding_constraint(labels, batch_sharding)
-        (loss, parts), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, images, labels, episode_key)
+        (loss, parts), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+            state.params, images, labels, episode_key, config.policy_std(state.step)
+        )
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         metrics = dict(parts, loss=loss, grad_norm=optax.global_norm(grads))
@@ -247,7 +249,7 @@ def train_and_evaluate(
                     refresh=False,
                 )
                 if step % config.eval_every == 0 or step >= config.train_steps:
-                    val = validate(state.params, seed=config.seed)
+                    val = validate(state.params, seed=config.seed, step=step)
                     last_val = val["error_pct"]
                     wall = wall_before + time.perf_counter() - t0
                     if val["error_pct"] < best["val_error_pct"]:
@@ -259,6 +261,7 @@ def train_and_evaluate(
                         "images_seen": step * config.batch_size,
                         "wall_time_s": round(wall, 2),
                         "learning_rate": float(learning_rate_schedule(config)(step)),
+                        "location_std": float(config.policy_std(step)),
                         **{f"train_{k}": v / count for k, v in sums.items()},
                         "val_error_pct": val["error_pct"],
                         "best_val_error_pct": best["val_error_pct"],

@@ -58,12 +58,21 @@ def foveated_view(patches: np.ndarray, config: Config) -> np.ndarray:
 
 
 def run_glimpses(
-    graphdef, params, config: Config, data: Mnist, num: int = 8, seed: int = 0, split: str = "test"
+    graphdef,
+    params,
+    config: Config,
+    data: Mnist,
+    num: int = 8,
+    seed: int = 0,
+    split: str = "test",
+    step: int | None = None,
 ) -> Glimpses:
-    """Episodes on the first `num` examples of a fixed split of the run's task."""
+    """Episodes on the first `num` examples of a fixed split of the run's task, with the policy std
+    of train step `step` (default: the end of training)."""
     device_split = tasks.to_device(getattr(data, split))
     images, labels = tasks.eval_batch(split, device_split, jnp.arange(num), config)
-    traj = jax.jit(episode_fn(graphdef, config))(params, images, jax.random.key(seed))
+    std = config.policy_std(config.train_steps if step is None else step)
+    traj = jax.jit(episode_fn(graphdef, config))(params, images, jax.random.key(seed), std)
     patches = jax.vmap(
         lambda loc: retina.glimpse(images, loc, config.patch_size, config.num_scales, config.scale_factor)
     )(traj.locations)
@@ -185,8 +194,8 @@ def visualize_run(run_dir: str | os.PathLike, data: Mnist, num: int = 8, seed: i
     from ram import evaluate
 
     config = evaluate.load_run_config(run_dir)
-    graphdef, params, _ = evaluate.load_best_params(run_dir, config)
-    g = run_glimpses(graphdef, params, config, data, num=num, seed=seed)
+    graphdef, params, step = evaluate.load_best_params(run_dir, config)
+    g = run_glimpses(graphdef, params, config, data, num=num, seed=seed, step=step)
     png, gif = Path(run_dir) / "glimpses.png", Path(run_dir) / "glimpses.gif"
     plot_glimpses(g, config, png)
     animate_glimpses(g, config, gif)

@@ -1,5 +1,6 @@
 """Presets, key=value overrides and the one-line errors for bad settings."""
 
+import numpy as np
 import pytest
 
 from ram.config import PRESETS, Config, apply_overrides, get_config
@@ -31,6 +32,7 @@ def test_overrides_are_typed():
         (["num_glimpses=two"], "expected a value of type int"),
         (["num_glimpses=0"], "at least 1 glimpse"),
         (["location_std=0"], "positive standard deviation"),
+        (["location_std_final=0.2"], "between 0 \\(fixed std\\) and location_std=0.1"),
         (["patch_size=40"], "larger than the 28x28 canvas"),
         (["core=transformer"], "choose one of"),
         (["canvas=60"], "task=translated"),
@@ -51,3 +53,14 @@ def test_round_trip_through_json_dict():
     assert Config.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ConfigError, match="unknown config field"):
         Config.from_dict({**cfg.to_dict(), "extra": 1})
+
+
+def test_policy_std_is_fixed_or_cosine_annealed():
+    fixed = get_config("mnist28", ["train_steps=1000"])
+    assert fixed.policy_std(0) == fixed.policy_std(1000) == 0.1
+    annealed = fixed.replace(location_std_final=0.02)
+    stds = [float(annealed.policy_std(s)) for s in (0, 250, 500, 1000, 5000)]
+    np.testing.assert_allclose(stds[0], 0.1, rtol=1e-6)
+    np.testing.assert_allclose(stds[2], 0.06, rtol=1e-5)  # half way: the mean of the two
+    np.testing.assert_allclose(stds[3:], 0.02, rtol=1e-5)  # the end, and after it
+    assert stds[0] > stds[1] > stds[2] > stds[3]

@@ -63,6 +63,18 @@ def test_trajectory_log_probs_are_of_the_locations_used():
     np.testing.assert_allclose(traj.log_probs[1:], closed[1:], rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("std", [0.02, 0.3])
+def test_episode_samples_with_the_std_it_is_given(std):
+    """Training passes the (annealed) std of its step; locations and log-probs must both use it."""
+    config = SMALL.replace(num_glimpses=6, first_location="learned")
+    graphdef, params, images, _ = setup(config, batch=16)
+    traj = jax.jit(episode_fn(graphdef, config))(params, images, jax.random.key(4), jnp.float32(std))
+    dev = np.asarray(traj.locations - traj.means)  # [T, B, 2], N(0, std^2) by construction
+    assert 0.8 * std < dev.std() < 1.2 * std
+    closed = -np.log(2 * np.pi * std**2) - (dev**2).sum(-1) / (2 * std**2)
+    np.testing.assert_allclose(traj.log_probs, closed, rtol=1e-4, atol=1e-3)
+
+
 def test_random_policy_control_has_no_policy_term():
     config = SMALL.replace(policy="random")
     graphdef, params, images, labels = setup(config)
