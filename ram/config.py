@@ -37,6 +37,7 @@ class Config:
     canvas: int = 28  # side of the square canvas in pixels; 28 for `mnist`
     clutter_pieces: int = 0  # cluttered: number of digit fragments added to the canvas
     clutter_size: int = 8  # cluttered: side of each fragment in pixels
+    train_shift: int = 0  # mnist: shift training digits by up to this many px in x and y (zero fill); 0 = none
 
     # Glimpse sensor (retina).
     patch_size: int = 8  # g: side of the finest patch, and of every patch after pooling
@@ -148,6 +149,11 @@ class Config:
             )
         else:
             need(self.canvas >= 28, f"canvas={self.canvas}: a {self.task} canvas must hold a 28x28 digit")
+        need(
+            self.train_shift == 0 or (self.task == "mnist" and 0 < self.train_shift < 14),
+            f"train_shift={self.train_shift}: a shift augments task=mnist only, by 1 to 13 pixels "
+            "(translated and cluttered digits already move over the canvas)",
+        )
         if self.task == "cluttered":
             need(self.clutter_pieces >= 1, "task=cluttered needs clutter_pieces >= 1")
             need(

@@ -1,6 +1,7 @@
 """The images RAM looks at, made on the device from MNIST arrays that stay there.
 
-* `mnist`: the 28x28 digit as it is.
+* `mnist`: the 28x28 digit as it is (training digits optionally shifted by up to `train_shift`
+  pixels, an augmentation; validation and test digits never are).
 * `translated`: the digit at a uniform position on a zero `canvas x canvas`.
 * `cluttered`: the DeepMind mnist-cluttered recipe: `clutter_pieces` random `clutter_size` square
   crops of random digits *of the same split* are added at uniform positions, then the digit is added
@@ -106,7 +107,19 @@ def train_batch(key: chex.PRNGKey, split: DeviceSplit, config: Config, batch_siz
     index_key, canvas_key = jax.random.split(key)
     index = jax.random.randint(index_key, (batch_size,), 0, split.labels.shape[0])
     keys = jax.random.split(canvas_key, batch_size)
-    return _compose_batch(keys, split, index, config)
+    images, labels = _compose_batch(keys, split, index, config)
+    if config.train_shift:
+        images = jax.vmap(functools.partial(shift, max_shift=config.train_shift))(keys, images)
+    return images, labels
+
+
+def shift(key: chex.PRNGKey, image: chex.Array, max_shift: int) -> chex.Array:
+    """[H, W, C] image moved by a uniform integer offset in [-max_shift, max_shift]^2, zero filled."""
+    h, w, _ = image.shape
+    m = max_shift
+    padded = jnp.pad(image, ((m, m), (m, m), (0, 0)))
+    start = jax.random.randint(jax.random.fold_in(key, 1), (2,), 0, 2 * m + 1)
+    return jax.lax.dynamic_slice(padded, (start[0], start[1], 0), image.shape)
 
 
 @functools.partial(jax.jit, static_argnames=("split_name", "config"))

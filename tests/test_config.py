@@ -33,6 +33,7 @@ def test_overrides_are_typed():
         (["num_glimpses=0"], "at least 1 glimpse"),
         (["location_std=0"], "positive standard deviation"),
         (["location_std_final=0.2"], "between 0 \\(fixed std\\) and location_std=0.1"),
+        (["train_shift=30"], "by 1 to 13 pixels"),
         (["patch_size=40"], "larger than the 28x28 canvas"),
         (["core=transformer"], "choose one of"),
         (["canvas=60"], "task=translated"),

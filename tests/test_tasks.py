@@ -73,3 +73,20 @@ def test_fixed_eval_sets_are_pinned(preset, mnist):
         images, _ = tasks.eval_batch(name, split, jnp.arange(64), config)
         digest.update(np.rint(np.asarray(images) * 255).astype(np.uint8).tobytes())
     assert digest.hexdigest() == PINNED[preset]
+
+
+def test_train_shift_moves_training_digits_only():
+    """Synthetic data: one bright pixel per image, so every shift can be read off exactly."""
+    n = 256
+    images = np.zeros((n, 28, 28), np.uint8)
+    images[:, 14, 10] = 255
+    split = tasks.DeviceSplit(jnp.asarray(images), jnp.zeros(n, jnp.int32))
+    config = get_config("mnist28", ["train_shift=3"])
+    batch, _ = tasks.train_batch(jax.random.key(0), split, config, n)
+    batch = np.asarray(batch[..., 0])
+    assert np.all(batch.reshape(n, -1).sum(1) == 1.0)  # the pixel is moved, never lost or blurred
+    rows, cols = np.nonzero(batch)[1:]
+    dy, dx = rows - 14, cols - 10
+    assert set(dy) == set(dx) == set(range(-3, 4))  # uniform over [-3, 3] in both axes
+    val, _ = tasks.eval_batch("validation", split, jnp.arange(8), config)
+    np.testing.assert_array_equal(np.asarray(val[..., 0]), images[:8] / 255.0)
