@@ -79,3 +79,16 @@ def test_resume_refuses_a_different_config(tmp_path, synthetic):
     train.train_and_evaluate(TINY, tmp_path, synthetic, progress=False)
     with pytest.raises(RamError, match="only train_steps may change"):
         train.train_and_evaluate(TINY.replace(core="gru"), tmp_path, synthetic, resume=True, progress=False)
+
+
+def test_annealed_std_is_logged_and_checkpoints_are_evaluated_with_their_own(tmp_path, synthetic):
+    config = TINY.replace(eval_every=10, location_std=0.5, location_std_final=0.01)
+    results = train.train_and_evaluate(config, tmp_path / "run", synthetic, progress=False)
+    lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    stds = [r["location_std"] for r in lines]
+    np.testing.assert_allclose(stds, [float(config.policy_std(r["step"])) for r in lines], rtol=1e-6)
+    assert stds == sorted(stds, reverse=True) and stds[-1] == pytest.approx(0.01)
+    # The validation error logged at the best step (std of that step) is what evaluating the saved
+    # checkpoint gives again.
+    logged = {r["step"]: r["val_error_pct"] for r in lines}
+    assert results["val_error_pct"] == pytest.approx(logged[results["best_step"]], abs=1e-3)
