@@ -57,7 +57,7 @@ class Config:
     # Policy.
     policy: str = "learned"  # learned | random (control: every location uniform, no REINFORCE)
     first_location: str = "random"  # random (uniform, as in the paper) | centre | learned
-    location_std: float = 0.1  # std of the Gaussian policy, in [-1, 1] units (fixed, as in the paper)
+    location_std: float = 0.1  # std of the Gaussian policy, in [-1, 1] units (fixed, as in the paper, or the start)
     location_std_final: float = 0.0  # > 0: anneal the std to this by the last step (cosine); 0: keep it fixed
     policy_hidden: int = 0  # 0: linear location network (paper); > 0: one ReLU layer of this width
 

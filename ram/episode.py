@@ -31,7 +31,7 @@ class Trajectory(NamedTuple):
     logits: chex.Array  # [B, num_classes] classifier output after the last glimpse
 
 
-def gaussian_log_prob(x: chex.Array, mean: chex.Array, std: float) -> chex.Array:
+def gaussian_log_prob(x: chex.Array, mean: chex.Array, std: chex.Numeric) -> chex.Array:
     """[..., 2] -> [...]: log-density of an isotropic 2-D Gaussian."""
     return jax.scipy.stats.norm.logpdf(x, mean, std).sum(-1)
 

@@ -58,10 +58,7 @@ def train_seeds(
     if num_seeds < 1:
         raise RamError(f"--seeds={num_seeds}: must be at least 1")
     run_dir = Path(run_dir).absolute()
-    if (run_dir / "config.json").exists() and not resume:
-        raise RamError(f"{run_dir} already holds a run: pass --resume to continue it, or choose another --run-dir")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(config.to_json())
+    train.prepare_run_dir(config, run_dir, resume)
 
     graphdef, states = init_states(config, num_seeds)
     ckpt = checkpoints.RunCheckpoints(run_dir)

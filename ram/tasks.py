@@ -99,7 +99,8 @@ def _compose_batch(keys: chex.Array, split: DeviceSplit, index: chex.Array, conf
 
 @functools.partial(jax.jit, static_argnames=("config", "batch_size"))
 def train_batch(key: chex.PRNGKey, split: DeviceSplit, config: Config, batch_size: int):
-    """A fresh batch: digits drawn uniformly (with replacement), canvases made anew.
+    """A fresh batch: digits drawn uniformly (with replacement), canvases made anew (and shifted by
+    up to `config.train_shift` pixels, if set).
 
     Returns:
       images [B, canvas, canvas, 1] float32, labels [B] int32.
@@ -114,8 +115,10 @@ def train_batch(key: chex.PRNGKey, split: DeviceSplit, config: Config, batch_siz
 
 
 def shift(key: chex.PRNGKey, image: chex.Array, max_shift: int) -> chex.Array:
-    """[H, W, C] image moved by a uniform integer offset in [-max_shift, max_shift]^2, zero filled."""
-    h, w, _ = image.shape
+    """[H, W, C] image moved by a uniform integer offset in [-max_shift, max_shift]^2, zero filled.
+
+    `key` is the example's canvas key; `task=mnist` (the only task with a shift) draws nothing else
+    from it."""
     m = max_shift
     padded = jnp.pad(image, ((m, m), (m, m), (0, 0)))
     start = jax.random.randint(jax.random.fold_in(key, 1), (2,), 0, 2 * m + 1)

@@ -172,6 +172,29 @@ class _Interrupt:
         return False
 
 
+def prepare_run_dir(config: Config, run_dir: Path, resume: bool) -> None:
+    """Writes `run_dir/config.json`, after checking that a resumed run keeps its config.
+
+    A resumed run may only change `train_steps`, and not even that when the policy std is annealed:
+    `train_steps` is the schedule's horizon, so the saved checkpoints' std would change with it."""
+    config_path = run_dir / "config.json"
+    if resume:
+        if not config_path.is_file():
+            raise RamError(f"--resume: {run_dir} holds no config.json; start a run there first")
+        saved = Config.from_dict(json.loads(config_path.read_text()))
+        if saved.replace(train_steps=config.train_steps) != config.replace(train_steps=config.train_steps):
+            raise RamError(f"--resume: the config differs from {config_path}; only train_steps may change")
+        if saved.train_steps != config.train_steps and config.location_std_final:
+            raise RamError(
+                f"--resume: train_steps={config.train_steps} differs from the run's {saved.train_steps}, the horizon "
+                "of its annealed policy std (location_std_final); start a new run instead"
+            )
+    elif config_path.exists():
+        raise RamError(f"{run_dir} already holds a run: pass --resume to continue it, or choose another --run-dir")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config_path.write_text(config.to_json())
+
+
 def train_and_evaluate(
     config: Config,
     run_dir: str | os.PathLike,
@@ -197,17 +220,7 @@ def train_and_evaluate(
     from tqdm.auto import tqdm
 
     run_dir = Path(run_dir).absolute()
-    config_path = run_dir / "config.json"
-    if resume:
-        if not config_path.is_file():
-            raise RamError(f"--resume: {run_dir} holds no config.json; start a run there first")
-        saved = Config.from_dict(json.loads(config_path.read_text()))
-        if saved.replace(train_steps=config.train_steps) != config.replace(train_steps=config.train_steps):
-            raise RamError(f"--resume: the config differs from {config_path}; only train_steps may change")
-    elif config_path.exists():
-        raise RamError(f"{run_dir} already holds a run: pass --resume to continue it, or choose another --run-dir")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    config_path.write_text(config.to_json())
+    prepare_run_dir(config, run_dir, resume)
 
     graphdef, params = init_model(config)
     state = init_state(config, params)

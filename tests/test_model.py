@@ -140,6 +140,23 @@ def test_train_step_compiles_once():
     assert chunk._cache_size() == 1 and int(state.step) == 9
 
 
+def test_train_step_samples_with_the_annealed_std_of_its_step():
+    config = SMALL.replace(location_std=0.5, location_std_final=0.01, train_steps=10)
+    graphdef, params = train.init_model(config)
+    data, key = tasks.synthetic_split(32, seed=2), jax.random.key(5)
+    state = train.init_state(config, params)._replace(step=jnp.asarray(10, jnp.int32))  # the schedule's end
+    _, metrics = jax.jit(train.make_train_step(graphdef, config))(state, data, key)
+    # The same step by hand, with the std of step 10 (0.01) and with the starting std (0.5).
+    data_key, episode_key = jax.random.split(jax.random.fold_in(key, 10))
+    images, labels = tasks.train_batch(data_key, data, config, config.batch_size)
+
+    def loss_with(std):
+        return float(hybrid_loss(episode_fn(graphdef, config)(params, images, episode_key, std), labels)[0])
+
+    assert float(metrics["loss"]) == pytest.approx(loss_with(0.01), rel=1e-4)
+    assert float(metrics["loss"]) != pytest.approx(loss_with(0.5), rel=1e-2)
+
+
 def test_fused_chunk_equals_step_by_step():
     graphdef, params = train.init_model(SMALL)
     data = tasks.synthetic_split(32, seed=1)

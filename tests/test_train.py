@@ -91,4 +91,8 @@ def test_annealed_std_is_logged_and_checkpoints_are_evaluated_with_their_own(tmp
     # The validation error logged at the best step (std of that step) is what evaluating the saved
     # checkpoint gives again.
     logged = {r["step"]: r["val_error_pct"] for r in lines}
+    assert results["best_step"] < config.train_steps  # else the end-of-training std would do as well
     assert results["val_error_pct"] == pytest.approx(logged[results["best_step"]], abs=1e-3)
+    # A resumed run may not move the horizon of its std schedule.
+    with pytest.raises(RamError, match="horizon of its annealed policy std"):
+        train.train_and_evaluate(config.replace(train_steps=80), tmp_path / "run", synthetic, resume=True)
