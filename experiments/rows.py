@@ -108,6 +108,9 @@ ROWS: dict[str, Row] = {
     # Table 2 (a): cluttered 60x60, 4 pieces of 8x8.
     **{f"cluttered60-g{n}": _row("cluttered60", n, 100_000, p) for n, p in {4: 4.96, 6: 4.08}.items()},
     "cluttered60-g8": _row("cluttered60", 8, 150_000, 4.04, public=2.63, target=3.0),
+    "cluttered60-g8-36k": _row(
+        "cluttered60", 8, 36_000, 4.04, note="the same with the random control's budget (first session)"
+    ),
     "cluttered60-g8-random": Row(
         "cluttered60",
         ("num_glimpses=8", "policy=random", "train_steps=36000"),
