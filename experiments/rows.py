@@ -54,6 +54,15 @@ ROWS: dict[str, Row] = {
         6, 1.12, public=1.21, target=1.0, note="batch 128, std annealed 0.1 -> 0.03, digits shifted <= 2 px"
     ),
     "mnist28-g6-seed1": _mnist(6, 1.12, "seed=1", note="the same, seed 1"),
+    "mnist28-g6-80k-seed1": _row(
+        "mnist28",
+        6,
+        80_000,
+        1.12,
+        *MNIST_RECIPE,
+        "seed=1",
+        note="the same recipe, seed 1, 80k steps: what 30 minutes of both cores fit",
+    ),
     "mnist28-g6-anneal": _row(
         "mnist28",
         6,
