@@ -117,8 +117,19 @@ ROWS: dict[str, Row] = {
     # Table 2 (a): cluttered 60x60, 4 pieces of 8x8.
     **{f"cluttered60-g{n}": _row("cluttered60", n, 100_000, p) for n, p in {4: 4.96, 6: 4.08}.items()},
     "cluttered60-g8": _row("cluttered60", 8, 150_000, 4.04, public=2.63, target=3.0),
+    "cluttered60-g8-anneal": _row(
+        "cluttered60", 8, 150_000, 4.04, "location_std_final=0.03", note="policy std annealed 0.1 -> 0.03"
+    ),
     "cluttered60-g8-36k": _row(
         "cluttered60", 8, 36_000, 4.04, note="the same with the random control's budget (first session)"
+    ),
+    "cluttered60-g8-36k-penalty": _row(
+        "cluttered60",
+        8,
+        36_000,
+        4.04,
+        "mean_penalty=0.01",
+        note="the 36k run plus a penalty on the policy's pre-tanh mean (no parking at the edge)",
     ),
     "cluttered60-g8-random": Row(
         "cluttered60",

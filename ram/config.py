@@ -61,9 +61,11 @@ class Config:
     location_std_final: float = 0.0  # > 0: anneal the std to this by the last step (cosine); 0: keep it fixed
     policy_hidden: int = 0  # 0: linear location network (paper); > 0: one ReLU layer of this width
 
-    # Loss: cross-entropy + reinforce_weight * REINFORCE + baseline_weight * squared error.
+    # Loss: cross-entropy + reinforce_weight * REINFORCE + baseline_weight * squared error
+    # (+ mean_penalty * squared pre-tanh policy mean; see ram.losses).
     reinforce_weight: float = 1.0
     baseline_weight: float = 1.0
+    mean_penalty: float = 0.0  # > 0 keeps the policy's tanh out of saturation (glimpses parked at the edge)
 
     # Optimisation.
     batch_size: int = 64
@@ -186,6 +188,7 @@ class Config:
             need(getattr(self, name) >= 1, f"{name}={getattr(self, name)}: must be at least 1")
         need(self.policy_hidden >= 0, f"policy_hidden={self.policy_hidden}: must be >= 0 (0 = linear)")
         need(self.num_classes >= 2, f"num_classes={self.num_classes}: must be at least 2")
+        need(self.mean_penalty >= 0, f"mean_penalty={self.mean_penalty}: must be >= 0 (0 = off)")
         need(self.learning_rate > 0, f"learning_rate={self.learning_rate}: must be positive")
         need(self.grad_clip >= 0, f"grad_clip={self.grad_clip}: must be >= 0 (0 disables clipping)")
         need(self.warmup_steps >= 0, f"warmup_steps={self.warmup_steps}: must be >= 0")

@@ -25,6 +25,7 @@ class Trajectory(NamedTuple):
 
     locations: chex.Array  # [T, B, 2] where glimpse t looked, (x, y) in [-1, 1]
     means: chex.Array  # [T, B, 2] policy mean that location t was sampled from
+    pre_means: chex.Array  # [T, B, 2] the means before tanh (0 where the policy did not choose)
     log_probs: chex.Array  # [T, B] log N(locations[t]; means[t], sigma^2 I)
     policy_mask: chex.Array  # [T] 1.0 where locations[t] came from the learned policy, else 0.0
     baselines: chex.Array  # [T, B] b of the state in which locations[t] was chosen
@@ -62,13 +63,14 @@ def run_episode(
     # The first fixation, and the baseline of the (zero) state it is chosen from.
     state = model.initial_state(batch)
     first_is_policy = learned_policy and config.first_location == "learned"
+    first_pre_mean = jnp.zeros((batch, 2))
     if config.policy == "random" or config.first_location == "random":
         first_mean = jnp.zeros((batch, 2))
         first = jax.random.uniform(first_key, (batch, 2), minval=-1.0, maxval=1.0)
     elif config.first_location == "centre":
         first_mean = first = jnp.zeros((batch, 2))
     else:
-        first_mean = model.location_net.first_mean(batch)
+        first_mean, first_pre_mean = model.location_net.first_mean(batch)
         first = jax.lax.stop_gradient(first_mean + std * jax.random.normal(first_key, (batch, 2)))
     first_log_prob = gaussian_log_prob(first, first_mean, std)
     first_baseline = model.baseline(model.hidden(state))
@@ -77,27 +79,30 @@ def run_episode(
         state, location = carry
         patches = retina.glimpse(images, location, config.patch_size, config.num_scales, config.scale_factor)
         state, hidden = model.core(state, model.glimpse_net(patches, location))
-        mean = model.location_net(hidden)
+        mean, pre_mean = model.location_net(hidden)
         if learned_policy:
             noise = std * jax.random.normal(step_key, mean.shape)
             next_location = jax.lax.stop_gradient(mean + noise)
         else:
             next_location = jax.random.uniform(step_key, mean.shape, minval=-1.0, maxval=1.0)
         log_prob = gaussian_log_prob(next_location, mean, std)
-        out = (location, mean, next_location, log_prob, model.baseline(hidden))
+        out = (location, mean, pre_mean, log_prob, model.baseline(hidden))
         return (state, next_location), out
 
     step_keys = jax.random.split(step_key, num_glimpses)
-    (state, _), (locations, means, _, log_probs, baselines) = jax.lax.scan(
+    (state, _), (locations, means, pre_means, log_probs, baselines) = jax.lax.scan(
         step, (state, first), step_keys, unroll=config.unroll_glimpses
     )
     hidden = model.hidden(state)
     # Location t+1 was chosen at step t: shift the policy outputs by one, prepend the first's.
     means = jnp.concatenate([first_mean[None], means[:-1]])
+    pre_means = jnp.concatenate([first_pre_mean[None], pre_means[:-1]])
     log_probs = jnp.concatenate([first_log_prob[None], log_probs[:-1]])
     baselines = jnp.concatenate([first_baseline[None], baselines[:-1]])
     mask = jnp.full((num_glimpses,), float(learned_policy)).at[0].set(float(first_is_policy))
-    return Trajectory(locations, means, log_probs, mask, baselines, model.classifier(hidden))
+    if not learned_policy:
+        pre_means = jnp.zeros_like(pre_means)
+    return Trajectory(locations, means, pre_means, log_probs, mask, baselines, model.classifier(hidden))
 
 
 def episode_fn(graphdef: nnx.GraphDef, config: Config):

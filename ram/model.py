@@ -2,7 +2,7 @@
 
     glimpse net  g_t = ReLU(Linear(h_g) + Linear(h_l)),  h_g = ReLU(Linear(retina)),  h_l = ReLU(Linear(l))
     core         h_t = ReLU(Linear(h_{t-1}) + Linear(g_t))        (or an LSTM / GRU cell)
-    location     mu_t = tanh(Linear(stop_gradient(h_t))),  l_{t+1} ~ N(mu_t, sigma^2 I)
+    location     mu_t = tanh(z_t),  z_t = Linear(stop_gradient(h_t)),  l_{t+1} ~ N(mu_t, sigma^2 I)
                  (with `policy_hidden > 0`, one ReLU layer before the Linear)
     baseline     b_t = Linear(stop_gradient(h_t))
     classifier   logits = Linear(h_T)
@@ -50,16 +50,18 @@ class LocationNetwork(nnx.Module):
         # Mean of the first fixation, used when `first_location == "learned"`.
         self.first = nnx.Param(jnp.zeros((2,)))
 
-    def __call__(self, hidden: chex.Array) -> chex.Array:
-        """[B, core_hidden] -> [B, 2] policy mean; no gradient reaches the core."""
+    def __call__(self, hidden: chex.Array) -> tuple[chex.Array, chex.Array]:
+        """[B, core_hidden] -> ([B, 2] policy mean, [B, 2] its pre-tanh value); no gradient reaches the core."""
         x = jax.lax.stop_gradient(hidden)
         if self.hidden is not None:
             x = jax.nn.relu(self.hidden(x))
-        return jnp.tanh(self.mean(x))
+        z = self.mean(x)
+        return jnp.tanh(z), z
 
-    def first_mean(self, batch_size: int) -> chex.Array:
-        """[B, 2] policy mean of the first fixation."""
-        return jnp.broadcast_to(jnp.tanh(self.first[...]), (batch_size, 2))
+    def first_mean(self, batch_size: int) -> tuple[chex.Array, chex.Array]:
+        """([B, 2], [B, 2]): policy mean of the first fixation and its pre-tanh value."""
+        z = jnp.broadcast_to(self.first[...], (batch_size, 2))
+        return jnp.tanh(z), z
 
 
 class Baseline(nnx.Module):

@@ -118,6 +118,60 @@ def test_baseline_term_touches_only_baseline():
     assert all(v == 0.0 for k, v in norms.items() if k != "baseline"), norms
 
 
+@pytest.mark.parametrize("first", ["random", "learned"])
+def test_mean_penalty_touches_only_location_network(first):
+    norms = _grads_of("pre_mean_sq", SMALL.replace(first_location=first))
+    assert norms["location_net"] > 0
+    assert all(v == 0.0 for k, v in norms.items() if k != "location_net"), norms
+
+
+@pytest.mark.parametrize("first", ["random", "learned"])
+def test_pre_means_are_the_means_before_tanh(first):
+    config = SMALL.replace(first_location=first)
+    graphdef, params, images, _ = setup(config)
+    traj = episode_fn(graphdef, config)(params, images, jax.random.key(2))
+    chex.assert_shape(traj.pre_means, traj.means.shape)
+    np.testing.assert_allclose(jnp.tanh(traj.pre_means[1:]), traj.means[1:], rtol=1e-6)
+    if first == "random":  # not chosen by the policy: no pre-tanh mean, nothing to penalise
+        np.testing.assert_array_equal(traj.pre_means[0], 0.0)
+    else:
+        np.testing.assert_allclose(jnp.tanh(traj.pre_means[0]), traj.means[0], rtol=1e-6)
+
+
+def _saturate(params, z=9.0):
+    """Sets the location network's output bias (and learned first mean) to z: tanh saturates."""
+
+    def f(path, leaf):
+        names = [str(getattr(k, "key", k)) for k in path]
+        if names[0] == "location_net" and (names[1] == "first" or names[1:3] == ["mean", "bias"]):
+            return jnp.full_like(leaf, z)
+        return leaf
+
+    return jax.tree_util.tree_map_with_path(f, params)
+
+
+def test_mean_penalty_pulls_a_saturated_policy_back():
+    """In saturation REINFORCE has (almost) no gradient left; the penalty does, and descent on it
+    lowers the pre-tanh mean."""
+    config = SMALL.replace(first_location="learned")
+    graphdef, params, images, labels = setup(config)
+    params = _saturate(params)
+    episode = episode_fn(graphdef, config)
+
+    def part(p, name):
+        return hybrid_loss(episode(p, images, jax.random.key(5)), labels, mean_penalty=0.01)[1][name]
+
+    assert float(part(params, "saturated")) == 1.0
+    bias = lambda g: np.asarray(g["location_net"]["mean"]["bias"][...])  # noqa: E731
+    reinforce = bias(jax.grad(part)(params, "reinforce"))
+    penalty = bias(jax.grad(part)(params, "pre_mean_sq"))
+    assert np.all(penalty > 0)  # d|z|^2/dz > 0 at z = 9: a descent step lowers z
+    assert np.abs(reinforce).max() < 1e-3 * penalty.min()
+    total = hybrid_loss(episode(params, images, jax.random.key(5)), labels, mean_penalty=0.01)[0]
+    without = hybrid_loss(episode(params, images, jax.random.key(5)), labels)[0]
+    np.testing.assert_allclose(total - without, 0.01 * float(part(params, "pre_mean_sq")), rtol=1e-5)
+
+
 def test_no_gradient_through_sampled_locations():
     graphdef, params, images, _ = setup(SMALL.replace(first_location="learned"))
     episode = episode_fn(graphdef, SMALL.replace(first_location="learned"))
