@@ -50,9 +50,11 @@ def synthetic_split(n: int = 4096, seed: int = 0) -> DeviceSplit:
     )
 
 
-def _place(canvas: int, patch: chex.Array, top_left: chex.Array) -> chex.Array:
-    """[p, p] int32 patch at `top_left` (row, col) on a zero [canvas, canvas] int32 image."""
-    return jax.lax.dynamic_update_slice(jnp.zeros((canvas, canvas), jnp.int32), patch, top_left)
+def _add_at(canvas: chex.Array, patch: chex.Array, top_left: chex.Array) -> chex.Array:
+    """Adds the [p, p] int32 `patch` to the int32 `canvas` at `top_left` (row, col), in place."""
+    start = (top_left[0], top_left[1])
+    window = jax.lax.dynamic_slice(canvas, start, patch.shape)
+    return jax.lax.dynamic_update_slice(canvas, window + patch, start)
 
 
 def compose(key: chex.PRNGKey, digit: chex.Array, pool: chex.Array, config: Config) -> chex.Array:
@@ -78,12 +80,14 @@ def compose(key: chex.PRNGKey, digit: chex.Array, pool: chex.Array, config: Conf
             src_k, crop_k, pos_k = jax.random.split(k, 3)
             source = pool[jax.random.randint(src_k, (), 0, pool.shape[0])].astype(jnp.int32)
             crop = jax.lax.dynamic_slice(source, jax.random.randint(crop_k, (2,), 0, DIGIT - p + 1), (p, p))
-            return _place(w, crop, jax.random.randint(pos_k, (2,), 0, w - p + 1))
+            return crop, jax.random.randint(pos_k, (2,), 0, w - p + 1)
 
-        pieces = jax.vmap(piece)(jax.random.split(clutter_key, config.clutter_pieces))
-        canvas = canvas + pieces.sum(0)
+        # Draw every piece at once, then add them one by one where they go (no canvas per piece).
+        crops, positions = jax.vmap(piece)(jax.random.split(clutter_key, config.clutter_pieces))
+        for i in range(config.clutter_pieces):
+            canvas = _add_at(canvas, crops[i], positions[i])
     top_left = jax.random.randint(digit_key, (2,), 0, w - DIGIT + 1)
-    canvas = canvas + _place(w, digit.astype(jnp.int32), top_left)
+    canvas = _add_at(canvas, digit.astype(jnp.int32), top_left)
     return jnp.clip(canvas, 0, 255).astype(jnp.uint8)
 
 
