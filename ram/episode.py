@@ -75,9 +75,11 @@ def run_episode(
     first_log_prob = gaussian_log_prob(first, first_mean, std)
     first_baseline = model.baseline(model.hidden(state))
 
+    sums = retina.box_sums(images, config.num_scales, config.scale_factor)  # once per episode
+
     def step(carry, step_key):
         state, location = carry
-        patches = retina.glimpse(images, location, config.patch_size, config.num_scales, config.scale_factor)
+        patches = retina.read(sums, location, config.patch_size, config.scale_factor)
         state, hidden = model.core(state, model.glimpse_net(patches, location))
         mean, pre_mean = model.location_net(hidden)
         if learned_policy:

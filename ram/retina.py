@@ -12,11 +12,13 @@ Conventions (Mnih et al., 2014):
 * Every patch is average-pooled to `g x g` over blocks of `s**i x s**i` pixels. Pixels outside the
   image read as zero (and count in the average).
 
-How: for each scale, one gather takes the patch's rows for the whole batch and sums them in
-blocks, a second takes its columns and sums those; indices outside the image are masked to zero.
-No per-example loop, no padded copy of the image, and exact: a single-scale patch is the pixels
-themselves. (A first version wrote each patch as `R_y @ image @ R_x^T` with pooling matrices; on a
-2-core CPU that was 2.3-2.9x slower, see experiments/BENCH.md.)
+How: the image is the same for every glimpse of an episode, so `box_sums` first computes, once per
+episode and scale, the sum of every `s**i x s**i` box of the image (a box filter, by shifted adds
+on a copy padded with `s**i - 1` zeros). Reading a glimpse (`read`) is then two gathers per scale:
+the patch's `g` block rows, then its `g` block columns, strided by the block size, with indices
+outside the image masked to zero. No per-example loop, and the finest patch is the pixels
+themselves. Earlier versions, kept in experiments/BENCH.md, pooled every glimpse from scratch
+(pooling-matrix products, then row/column gathers of the whole patch): 3-10x slower on a CPU.
 """
 
 from __future__ import annotations
@@ -40,34 +42,78 @@ def patch_starts(locations: chex.Array, size: int, patch_sides: chex.Array) -> c
     return jnp.floor(centre - patch_sides[None, :] / 2.0 + 0.5).astype(jnp.int32)
 
 
-def _pool_axis(x: chex.Array, starts: chex.Array, axis: int, patch_size: int, block: int) -> chex.Array:
-    """Sums `x` over blocks of `block` consecutive indices along `axis`, starting at `starts`.
+def box_sums(images: chex.Array, num_scales: int, scale_factor: int = 2) -> tuple[chex.Array, ...]:
+    """Sums of every box of each scale's block size, once per episode.
 
     Args:
-      x: [B, ...] array; `axis` (1 or 2) is the one pooled.
-      starts: [B] first index of the patch along `axis` (may lie outside).
-      axis: the axis to crop and pool.
-      patch_size: g, the number of blocks kept.
-      block: pixels per block.
+      images: [B, H, W, C] float images.
+      num_scales: k.
+      scale_factor: s; scale i pools blocks of `b = s**i` pixels.
 
     Returns:
-      `x` with `axis` replaced by g block sums; indices outside `x` count as zero.
+      k arrays; the i-th is [B, H + b - 1, W + b - 1, C] with element `[y, x]` the sum of the
+      `b x b` box whose top-left pixel is `(y - b + 1, x - b + 1)` (pixels outside the image are 0).
     """
+    chex.assert_rank(images, 4)
+    images = images.astype(jnp.float32)
+    sums = []
+    for i in range(num_scales):
+        b = scale_factor**i
+        x = images
+        if b > 1:
+            x = jnp.pad(x, ((0, 0), (b - 1, b - 1), (b - 1, b - 1), (0, 0)))
+            n_y, n_x = x.shape[1] - b + 1, x.shape[2] - b + 1
+            x = jnp.stack([x[:, j : j + n_y] for j in range(b)], 2).sum(2)
+            x = jnp.stack([x[:, :, j : j + n_x] for j in range(b)], 3).sum(3)
+        sums.append(x)
+    return tuple(sums)
+
+
+def _take_strided(x: chex.Array, starts: chex.Array, axis: int, count: int, stride: int) -> chex.Array:
+    """`x[b, starts[b] + stride * j]` along `axis` for j < count; indices outside `x` read 0.
+
+    x: [B, ...]; starts: [B] int. Returns `x` with `axis` of length `count`."""
     size = x.shape[axis]
-    index = starts[:, None] + jnp.arange(patch_size * block)  # [B, p]
-    inside = (index >= 0) & (index < size)
+    index = starts[:, None] + stride * jnp.arange(count)  # [B, count]
     shape = [x.shape[0]] + [1] * (x.ndim - 1)
-    shape[axis] = index.shape[1]
+    shape[axis] = count
     taken = jnp.take_along_axis(x, jnp.clip(index, 0, size - 1).reshape(shape), axis=axis)
-    taken = jnp.where(inside.reshape(shape), taken, 0.0)
-    blocks = taken.shape[:axis] + (patch_size, block) + taken.shape[axis + 1 :]
-    return taken.reshape(blocks).sum(axis + 1)
+    return jnp.where(((index >= 0) & (index < size)).reshape(shape), taken, 0.0)
+
+
+def read(sums: tuple[chex.Array, ...], locations: chex.Array, patch_size: int, scale_factor: int = 2) -> chex.Array:
+    """The retina's patches at `locations`, from the episode's `box_sums`.
+
+    Args:
+      sums: `box_sums(images, k, scale_factor)` of [B, H, W, C] images.
+      locations: [B, 2] `(x, y)` in [-1, 1] (values outside read zeros past the edge).
+      patch_size: g.
+      scale_factor: s (the one `sums` was made with).
+
+    Returns:
+      [B, k, g, g, C] patches, finest first, each average-pooled over its `s**i x s**i` blocks.
+    """
+    _, height, width, _ = sums[0].shape
+    chex.assert_shape(locations, (sums[0].shape[0], 2))
+    blocks = [scale_factor**i for i in range(len(sums))]
+    sides = jnp.asarray([patch_size * b for b in blocks], jnp.float32)
+    tops = patch_starts(locations[:, 1], height, sides)  # [B, k]
+    lefts = patch_starts(locations[:, 0], width, sides)
+    patches = []
+    for i, (box, b) in enumerate(zip(sums, blocks, strict=True)):
+        # The box starting at image pixel r is at index r + b - 1 of `box`.
+        rows = _take_strided(box, tops[:, i] + b - 1, 1, patch_size, b)  # [B, g, W + b - 1, C]
+        patch = _take_strided(rows, lefts[:, i] + b - 1, 2, patch_size, b)  # [B, g, g, C]
+        patches.append(patch / float(b * b) if b > 1 else patch)
+    return jnp.stack(patches, axis=1)
 
 
 def glimpse(
     images: chex.Array, locations: chex.Array, patch_size: int, num_scales: int, scale_factor: int = 2
 ) -> chex.Array:
-    """Extracts the retina's patches for every image of a batch.
+    """Extracts the retina's patches for every image of a batch (`read` of `box_sums`).
+
+    For several glimpses of the same images, compute `box_sums` once and `read` each glimpse.
 
     Args:
       images: [B, H, W, C] float images (any H, W and channel count).
@@ -81,15 +127,4 @@ def glimpse(
     """
     chex.assert_rank(images, 4)
     chex.assert_shape(locations, (images.shape[0], 2))
-    _, height, width, _ = images.shape
-    images = images.astype(jnp.float32)
-    blocks = [scale_factor**k for k in range(num_scales)]
-    sides = jnp.asarray([patch_size * b for b in blocks], jnp.float32)
-    tops = patch_starts(locations[:, 1], height, sides)  # [B, k]
-    lefts = patch_starts(locations[:, 0], width, sides)
-    patches = []
-    for k, block in enumerate(blocks):
-        rows = _pool_axis(images, tops[:, k], 1, patch_size, block)  # [B, g, W, C]
-        patch = _pool_axis(rows, lefts[:, k], 2, patch_size, block)  # [B, g, g, C]
-        patches.append(patch / float(block * block) if block > 1 else patch)
-    return jnp.stack(patches, axis=1)
+    return read(box_sums(images, num_scales, scale_factor), locations, patch_size, scale_factor)

@@ -88,3 +88,23 @@ def test_batch_is_vectorised_and_independent():
     assert got.shape == (2, 2, 8, 8, 1)
     np.testing.assert_allclose(got[0, 0], crop(images[0], 10, 10, 8))
     np.testing.assert_allclose(got[1, 0], crop(images[1], -4, -4, 8))
+
+
+@pytest.mark.parametrize("s, k", [(2, 3), (3, 2), (2, 4)])
+def test_box_sums_once_then_read_matches_hand_crops(s, k):
+    """The episode computes `box_sums` once and reads every glimpse from them: random images,
+    locations inside and well outside the canvas, several scale factors, against hand crops."""
+    rng = np.random.default_rng(s * 10 + k)
+    images = rng.random((3, 30, 26, 2)).astype(np.float32)
+    sums = retina.box_sums(jnp.asarray(images), k, s)
+    read = jax.jit(lambda sm, loc: retina.read(sm, loc, 5, s))
+    for _ in range(4):
+        locs = rng.uniform(-1.7, 1.7, (3, 2)).astype(np.float32)
+        got = np.asarray(read(sums, jnp.asarray(locs)))
+        for b in range(3):
+            for i in range(k):
+                side = 5 * s**i
+                top = int(np.floor((locs[b, 1] + 1) * 15 - side / 2 + 0.5))
+                left = int(np.floor((locs[b, 0] + 1) * 13 - side / 2 + 0.5))
+                want = pool(crop(images[b], top, left, side), s**i)
+                np.testing.assert_allclose(got[b, i], want, rtol=1e-5, atol=1e-6)
