@@ -120,6 +120,17 @@ ROWS: dict[str, Row] = {
     "cluttered60-g8-anneal": _row(
         "cluttered60", 8, 150_000, 4.04, "location_std_final=0.03", note="policy std annealed 0.1 -> 0.03"
     ),
+    "cluttered60-g8-penalty": _row(
+        "cluttered60",
+        8,
+        120_000,
+        4.04,
+        "location_std_final=0.03",
+        "mean_penalty=0.01",
+        public=2.63,
+        target=3.0,
+        note="std annealed 0.1 -> 0.03 and the pre-tanh mean penalised (no parking at the edge)",
+    ),
     "cluttered60-g8-36k": _row(
         "cluttered60", 8, 36_000, 4.04, note="the same with the random control's budget (first session)"
     ),
