@@ -1,9 +1,10 @@
 """Several independent seeds in one program: the train chunk `jax.vmap`-ed over a leading seed axis.
 
 `ram train PRESET --seeds N` trains seeds `seed, seed+1, ..., seed+N-1` together (one compiled
-program, one dispatch per chunk), then evaluates each seed's final parameters on validation and
-test and reports each seed, the mean and the spread. A small model leaves most of a GPU or TPU idle;
-batching seeds fills it (`ram bench --seeds N`; on 2 CPU cores it gained nothing, see
+program, one dispatch per chunk). Every `eval_every` steps it validates each seed and keeps, per
+seed, the parameters with the lowest validation error (run_dir/best holds them stacked); at the end
+it tests each seed's best and reports each seed, the mean and the spread. A small model leaves most
+of a GPU or TPU idle; batching seeds fills it (`ram bench --seeds N`; on 2 CPU cores it gained nothing, see
 experiments/BENCH.md).
 """
 
@@ -24,6 +25,9 @@ from ram.config import Config
 from ram.data import Mnist
 from ram.errors import RamError
 
+# Written in a multi-seed run folder: `ram eval` and friends read single-seed runs only.
+SEEDS_FILE = "seeds.json"
+
 
 def init_states(config: Config, num_seeds: int) -> tuple[nnx.GraphDef, train.TrainState]:
     """GraphDef and the stacked train states of seeds `config.seed + i` ([N, ...] leaves)."""
@@ -40,6 +44,19 @@ def make_multi_chunk(graphdef: nnx.GraphDef, config: Config, steps: int | None =
     return jax.jit(jax.vmap(chunk, in_axes=(0, None, 0)), donate_argnums=0)
 
 
+def _seed(tree, i: int):
+    return jax.tree.map(lambda x: x[i], tree)
+
+
+def _select(mask: np.ndarray, new, old):
+    """Per seed (leading axis): `new` where `mask`, else `old` (fresh arrays, no aliasing)."""
+
+    def pick(n, o):
+        return jnp.where(jnp.asarray(mask).reshape((-1,) + (1,) * (n.ndim - 1)), n, o)
+
+    return jax.tree.map(pick, new, old)
+
+
 def train_seeds(
     config: Config,
     run_dir: str | os.PathLike,
@@ -52,53 +69,93 @@ def train_seeds(
 ) -> dict:
     """Trains `num_seeds` seeds of `config` together and writes run_dir/results.json.
 
-    The stacked state is checkpointed every `eval_every` steps; `resume=True` continues from it."""
+    Like a single run (`ram.train.train_and_evaluate`): validation every `eval_every` steps, each
+    seed's best parameters kept (run_dir/best, stacked [N, ...]), one line per validation in
+    run_dir/metrics.jsonl (lists, one entry per seed), the latest stacked state checkpointed (also on
+    Ctrl-C or SIGTERM), and `resume=True` continues from it. Each seed is tested with its best
+    parameters."""
     from tqdm.auto import tqdm
 
     if num_seeds < 1:
         raise RamError(f"--seeds={num_seeds}: must be at least 1")
     run_dir = Path(run_dir).absolute()
     train.prepare_run_dir(config, run_dir, resume)
+    (run_dir / SEEDS_FILE).write_text(json.dumps({"num_seeds": num_seeds, "first_seed": config.seed}))
+    seeds = [config.seed + i for i in range(num_seeds)]
 
     graphdef, states = init_states(config, num_seeds)
     ckpt = checkpoints.RunCheckpoints(run_dir)
-    wall_before = 0.0
+    best = [{"val_error_pct": float("inf"), "step": 0} for _ in seeds]
+    best_params, wall_before = None, 0.0
     if resume and ckpt.latest_step() is not None:
         states, extra = ckpt.restore_latest(states)
-        wall_before = extra["wall_time_s"]
-    keys = jax.vmap(jax.random.key)(jnp.arange(config.seed, config.seed + num_seeds))
+        best, wall_before = extra["best"], extra["wall_time_s"]
+        best_params, _ = checkpoints.restore_best(run_dir, states.params)
+    keys = jax.vmap(jax.random.key)(jnp.asarray(seeds))
     train_data = tasks.to_device(data.train)
+    validate = evaluate.make_evaluator(graphdef, config, "validation", tasks.to_device(data.validation), 1)
     chunk = make_multi_chunk(graphdef, config)
     t0 = time.perf_counter()
-    with tqdm(
-        total=config.train_steps,
-        initial=int(states.step[0]),
-        disable=not progress,
-        unit="step",
-        dynamic_ncols=True,
-    ) as bar:
-        while int(states.step[0]) < config.train_steps:
-            states, metrics = chunk(states, train_data, keys)
-            step = int(states.step[0])
-            bar.update(step - bar.n)
-            bar.set_postfix(reward=" ".join(f"{r:.3f}" for r in np.asarray(metrics["reward"])), refresh=False)
-            if step % config.eval_every == 0:
-                ckpt.save_latest(step, states, {"wall_time_s": wall_before + time.perf_counter() - t0})
-    ckpt.wait()
+    log = (run_dir / "metrics.jsonl").open("a")
+    bar = tqdm(
+        total=config.train_steps, initial=int(states.step[0]), disable=not progress, unit="step", dynamic_ncols=True
+    )
+    sums, count = {}, 0
+    try:
+        with train.Interrupt():
+            while int(states.step[0]) < config.train_steps:
+                states, metrics = chunk(states, train_data, keys)
+                metrics = jax.device_get(metrics)
+                for k, v in metrics.items():
+                    sums[k] = sums.get(k, 0.0) + np.asarray(v, np.float64)
+                count += 1
+                step = int(states.step[0])
+                bar.update(step - bar.n)
+                bar.set_postfix(reward=" ".join(f"{r:.3f}" for r in np.asarray(metrics["reward"])), refresh=False)
+                if step % config.eval_every == 0 or step >= config.train_steps:
+                    vals = [
+                        validate(_seed(states.params, i), seed=s, step=step)["error_pct"] for i, s in enumerate(seeds)
+                    ]
+                    improved = np.asarray([v < b["val_error_pct"] for v, b in zip(vals, best, strict=True)])
+                    if improved.any():
+                        best_params = _select(
+                            improved, states.params, states.params if best_params is None else best_params
+                        )
+                        best = [
+                            {"val_error_pct": v, "step": step} if up else b
+                            for v, b, up in zip(vals, best, improved, strict=True)
+                        ]
+                        ckpt.save_best(step, best_params)
+                    wall = wall_before + time.perf_counter() - t0
+                    record = {
+                        "step": step,
+                        "images_seen": step * config.batch_size,
+                        "wall_time_s": round(wall, 2),
+                        "location_std": float(config.policy_std(step)),
+                        **{f"train_{k}": [round(float(x), 6) for x in v / count] for k, v in sums.items()},
+                        "val_error_pct": vals,
+                        "best_val_error_pct": [b["val_error_pct"] for b in best],
+                    }
+                    log.write(json.dumps(record) + "\n")
+                    log.flush()
+                    ckpt.save_latest(step, states, {"best": best, "wall_time_s": wall})
+                    bar.write(f"step {step}: val error " + " ".join(f"{v:.2f}%" for v in vals))
+                    sums, count = {}, 0
+    finally:  # also on Ctrl-C / SIGTERM: let the last checkpoint finish writing
+        bar.close()
+        log.close()
+        ckpt.wait()
     wall = wall_before + time.perf_counter() - t0
 
+    test = evaluate.make_evaluator(graphdef, config, "test", tasks.to_device(data.test), config.mc_samples)
     per_seed = []
-    val = tasks.to_device(data.validation)
-    test = tasks.to_device(data.test)
-    for i in range(num_seeds):
-        params = jax.tree.map(lambda x, i=i: x[i], states.params)
-        seed = config.seed + i
-        v = evaluate.make_evaluator(graphdef, config, "validation", val, 1)(params, seed=seed)
-        t = evaluate.make_evaluator(graphdef, config, "test", test, config.mc_samples)(params, seed=seed)
+    for i, (s, b) in enumerate(zip(seeds, best, strict=True)):
+        t = test(_seed(best_params, i), seed=s, step=b["step"])
         per_seed.append(
             {
-                "seed": seed,
-                "val_error_pct": round(v["error_pct"], 4),
+                "seed": s,
+                "best_step": b["step"],
+                "val_error_pct": round(b["val_error_pct"], 4),
                 "test_error_pct": round(t["error_pct"], 4),
                 "test_error_mc_pct": round(t["mc_error_pct"], 4),
             }
@@ -119,7 +176,7 @@ def train_seeds(
         "test_error_mc_pct": stats("test_error_mc_pct"),
         "val_error_pct": stats("val_error_pct"),
         "mc_samples": config.mc_samples,
-        "note": "final parameters of each seed (no checkpoint selection)",
+        "note": "each seed's parameters with the lowest validation error",
         "train_steps": config.train_steps,
         "images_seen_per_seed": config.train_steps * config.batch_size,
         "train_wall_time_s": round(wall, 1),

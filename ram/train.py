@@ -151,7 +151,7 @@ def machine_info() -> dict:
     }
 
 
-class _Interrupt:
+class Interrupt:
     """Turns SIGTERM into KeyboardInterrupt so a killed run still checkpoints."""
 
     def __enter__(self):
@@ -246,7 +246,7 @@ def train_and_evaluate(
     bar = tqdm(total=config.train_steps, initial=start, disable=not progress, unit="step", dynamic_ncols=True)
     sums, count, last_val = {}, 0, float("nan")
     try:
-        with _Interrupt():
+        with Interrupt():
             while int(state.step) < config.train_steps:
                 state, metrics = chunk(state, train_data, key)
                 metrics = jax.device_get(metrics)
