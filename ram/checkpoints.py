@@ -2,6 +2,7 @@
 
     run_dir/checkpoints/<step>/   latest TrainState + {"best", "wall_time_s"}  (one kept)
     run_dir/best/<step>/          parameters with the lowest validation error (one kept)
+    run_dir/seeds.json            only in a run of `ram train --seeds N`, N > 1: leaves stacked [N, ...]
 
 Orbax writes each checkpoint to a temporary folder and renames it when complete, so a process
 killed mid-write leaves the previous checkpoint intact.
@@ -17,6 +18,8 @@ import orbax.checkpoint as ocp
 from flax import nnx
 
 from ram.errors import RamError
+
+SEEDS_FILE = "seeds.json"
 
 
 def _abstract(tree):

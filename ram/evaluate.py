@@ -81,7 +81,7 @@ def load_run_config(run_dir: str | os.PathLike) -> Config:
 def load_best_params(run_dir: str | os.PathLike, config: Config | None = None):
     """(graphdef, best params, step) of a run folder."""
     config = config or load_run_config(run_dir)
-    if (Path(run_dir) / "seeds.json").is_file():
+    if (Path(run_dir) / checkpoints.SEEDS_FILE).is_file():
         raise RamError(
             f"{run_dir} trained several seeds at once (ram train --seeds): its results.json has each "
             "seed's test error; ram eval and ram visualize read single-seed runs"

@@ -25,9 +25,6 @@ from ram.config import Config
 from ram.data import Mnist
 from ram.errors import RamError
 
-# Written in a multi-seed run folder: `ram eval` and friends read single-seed runs only.
-SEEDS_FILE = "seeds.json"
-
 
 def init_states(config: Config, num_seeds: int) -> tuple[nnx.GraphDef, train.TrainState]:
     """GraphDef and the stacked train states of seeds `config.seed + i` ([N, ...] leaves)."""
@@ -71,16 +68,16 @@ def train_seeds(
 
     Like a single run (`ram.train.train_and_evaluate`): validation every `eval_every` steps, each
     seed's best parameters kept (run_dir/best, stacked [N, ...]), one line per validation in
-    run_dir/metrics.jsonl (lists, one entry per seed), the latest stacked state checkpointed (also on
-    Ctrl-C or SIGTERM), and `resume=True` continues from it. Each seed is tested with its best
+    run_dir/metrics.jsonl (lists, one entry per seed), the latest stacked state checkpointed at each
+    validation (Ctrl-C or SIGTERM lets the last checkpoint finish writing), and `resume=True`
+    continues from it. Each seed is tested with its best
     parameters."""
     from tqdm.auto import tqdm
 
     if num_seeds < 1:
         raise RamError(f"--seeds={num_seeds}: must be at least 1")
     run_dir = Path(run_dir).absolute()
-    train.prepare_run_dir(config, run_dir, resume)
-    (run_dir / SEEDS_FILE).write_text(json.dumps({"num_seeds": num_seeds, "first_seed": config.seed}))
+    train.prepare_run_dir(config, run_dir, resume, num_seeds)
     seeds = [config.seed + i for i in range(num_seeds)]
 
     graphdef, states = init_states(config, num_seeds)
@@ -89,8 +86,10 @@ def train_seeds(
     best_params, wall_before = None, 0.0
     if resume and ckpt.latest_step() is not None:
         states, extra = ckpt.restore_latest(states)
-        best, wall_before = extra["best"], extra["wall_time_s"]
-        best_params, _ = checkpoints.restore_best(run_dir, states.params)
+        wall_before = extra["wall_time_s"]
+        if "best" in extra:  # folders of older versions kept no best parameters
+            best = extra["best"]
+            best_params, _ = checkpoints.restore_best(run_dir, states.params)
     keys = jax.vmap(jax.random.key)(jnp.asarray(seeds))
     train_data = tasks.to_device(data.train)
     validate = evaluate.make_evaluator(graphdef, config, "validation", tasks.to_device(data.validation), 1)

@@ -172,15 +172,19 @@ class Interrupt:
         return False
 
 
-def prepare_run_dir(config: Config, run_dir: Path, resume: bool) -> None:
-    """Writes `run_dir/config.json`, after checking that a resumed run keeps its config.
+def prepare_run_dir(config: Config, run_dir: Path, resume: bool, num_seeds: int = 1) -> None:
+    """Writes `run_dir/config.json` (and `seeds.json` for several seeds), after checking that a
+    resumed run keeps its config and its number of seeds.
 
     A resumed run may only change `train_steps`, and not even that when the policy std is annealed:
     `train_steps` is the schedule's horizon, so the saved checkpoints' std would change with it."""
-    config_path = run_dir / "config.json"
+    config_path, seeds_path = run_dir / "config.json", run_dir / checkpoints.SEEDS_FILE
     if resume:
         if not config_path.is_file():
             raise RamError(f"--resume: {run_dir} holds no config.json; start a run there first")
+        recorded = json.loads(seeds_path.read_text())["num_seeds"] if seeds_path.is_file() else 1
+        if recorded != num_seeds:
+            raise RamError(f"--resume: {run_dir} trained {recorded} seed(s) at once; resume it with --seeds {recorded}")
         saved = Config.from_dict(json.loads(config_path.read_text()))
         if saved.replace(train_steps=config.train_steps) != config.replace(train_steps=config.train_steps):
             raise RamError(f"--resume: the config differs from {config_path}; only train_steps may change")
@@ -193,6 +197,8 @@ def prepare_run_dir(config: Config, run_dir: Path, resume: bool) -> None:
         raise RamError(f"{run_dir} already holds a run: pass --resume to continue it, or choose another --run-dir")
     run_dir.mkdir(parents=True, exist_ok=True)
     config_path.write_text(config.to_json())
+    if num_seeds > 1:
+        seeds_path.write_text(json.dumps({"num_seeds": num_seeds, "first_seed": config.seed}))
 
 
 def train_and_evaluate(

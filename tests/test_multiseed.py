@@ -65,3 +65,21 @@ def test_train_seeds_keeps_and_tests_each_seeds_best(tmp_path):
         assert seed_result["test_error_pct"] == pytest.approx(again["error_pct"], abs=1e-4)
     with pytest.raises(RamError, match="several seeds at once"):
         evaluate.load_best_params(tmp_path)
+
+
+def test_resume_must_keep_the_number_of_seeds(tmp_path):
+    """A folder records how many seeds it trained; resuming with another count fails in one line
+    before anything is loaded, and leaves the folder as it was."""
+    import pytest
+
+    from ram.errors import RamError
+
+    single, multi = tmp_path / "single", tmp_path / "multi"
+    train.prepare_run_dir(TINY, single, resume=False)
+    train.prepare_run_dir(TINY, multi, resume=False, num_seeds=3)
+    with pytest.raises(RamError, match="trained 1 seed\\(s\\) at once; resume it with --seeds 1"):
+        train.prepare_run_dir(TINY, single, resume=True, num_seeds=2)
+    with pytest.raises(RamError, match="trained 3 seed\\(s\\) at once; resume it with --seeds 3"):
+        train.prepare_run_dir(TINY, multi, resume=True)
+    assert not (single / "seeds.json").exists()
+    train.prepare_run_dir(TINY, multi, resume=True, num_seeds=3)  # the same count is fine
