@@ -73,9 +73,8 @@ def run_glimpses(
     images, labels = tasks.eval_batch(split, device_split, jnp.arange(num), config)
     std = config.policy_std(config.train_steps if step is None else step)
     traj = jax.jit(episode_fn(graphdef, config))(params, images, jax.random.key(seed), std)
-    patches = jax.vmap(
-        lambda loc: retina.glimpse(images, loc, config.patch_size, config.num_scales, config.scale_factor)
-    )(traj.locations)
+    sums = retina.box_sums(images, config.num_scales, config.scale_factor)
+    patches = jax.vmap(lambda loc: retina.read(sums, loc, config.patch_size, config.scale_factor))(traj.locations)
     return Glimpses(
         np.asarray(images),
         np.asarray(labels),
