@@ -114,6 +114,17 @@ ROWS: dict[str, Row] = {
         target=1.2,
         note="policy std annealed 0.1 -> 0.03",
     ),
+    "translated60-g8-penalty": _row(
+        "translated60",
+        8,
+        150_000,
+        1.20,
+        "location_std_final=0.03",
+        "mean_penalty=0.01",
+        public=0.94,
+        target=1.2,
+        note="std annealed 0.1 -> 0.03 and the pre-tanh mean penalised, 150k steps",
+    ),
     # Table 2 (a): cluttered 60x60, 4 pieces of 8x8.
     **{f"cluttered60-g{n}": _row("cluttered60", n, 100_000, p) for n, p in {4: 4.96, 6: 4.08}.items()},
     "cluttered60-g8": _row("cluttered60", 8, 150_000, 4.04, public=2.63, target=3.0),
