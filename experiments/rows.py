@@ -145,14 +145,14 @@ ROWS: dict[str, Row] = {
     "cluttered60-g8-lstm": _row(
         "cluttered60",
         8,
-        90_000,
+        120_000,
         4.04,
         "location_std_final=0.03",
         "mean_penalty=0.01",
         "core=lstm",
         public=2.63,
         target=3.0,
-        note="the penalty recipe with an LSTM core (as tfRAM): about half the steps/s, 90k steps",
+        note="the penalty recipe with an LSTM core (as tfRAM): about half the steps/s",
     ),
     "cluttered60-g8-36k": _row(
         "cluttered60", 8, 36_000, 4.04, note="the same with the random control's budget (first session)"
