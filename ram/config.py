@@ -66,6 +66,7 @@ class Config:
     reinforce_weight: float = 1.0
     baseline_weight: float = 1.0
     mean_penalty: float = 0.0  # > 0 keeps the policy's tanh out of saturation (glimpses parked at the edge)
+    mean_penalty_margin: float = 0.0  # penalise only |z| beyond this (0: all of |z|^2, which also pulls to the centre)
 
     # Optimisation.
     batch_size: int = 64
@@ -189,6 +190,11 @@ class Config:
         need(self.policy_hidden >= 0, f"policy_hidden={self.policy_hidden}: must be >= 0 (0 = linear)")
         need(self.num_classes >= 2, f"num_classes={self.num_classes}: must be at least 2")
         need(self.mean_penalty >= 0, f"mean_penalty={self.mean_penalty}: must be >= 0 (0 = off)")
+        need(self.mean_penalty_margin >= 0, f"mean_penalty_margin={self.mean_penalty_margin}: must be >= 0")
+        need(
+            not self.mean_penalty_margin or self.mean_penalty > 0,
+            f"mean_penalty_margin={self.mean_penalty_margin} has no effect with mean_penalty=0: set mean_penalty > 0",
+        )
         need(self.learning_rate > 0, f"learning_rate={self.learning_rate}: must be positive")
         need(self.grad_clip >= 0, f"grad_clip={self.grad_clip}: must be >= 0 (0 disables clipping)")
         need(self.warmup_steps >= 0, f"warmup_steps={self.warmup_steps}: must be >= 0")

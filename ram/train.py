@@ -101,7 +101,14 @@ def make_train_step(graphdef: nnx.GraphDef, config: Config, mesh: Mesh | None = 
 
     def loss_fn(params, images, labels, key, std):
         traj = episode(params, images, key, std)
-        return hybrid_loss(traj, labels, config.reinforce_weight, config.baseline_weight, config.mean_penalty)
+        return hybrid_loss(
+            traj,
+            labels,
+            config.reinforce_weight,
+            config.baseline_weight,
+            config.mean_penalty,
+            config.mean_penalty_margin,
+        )
 
     def train_step(state: TrainState, data: tasks.DeviceSplit, key: chex.PRNGKey):
         data_key, episode_key = jax.random.split(jax.random.fold_in(key, state.step))

@@ -35,6 +35,8 @@ def test_overrides_are_typed():
         (["location_std_final=0.2"], "between 0 \\(fixed std\\) and location_std=0.1"),
         (["train_shift=30"], "by 1 to 13 pixels"),
         (["mean_penalty=-1"], "mean_penalty=-1.0: must be >= 0"),
+        (["mean_penalty_margin=-1", "mean_penalty=0.01"], "mean_penalty_margin=-1.0: must be >= 0"),
+        (["mean_penalty_margin=2"], "no effect with mean_penalty=0"),
         (["patch_size=40"], "larger than the 28x28 canvas"),
         (["core=transformer"], "choose one of"),
         (["canvas=60"], "task=translated"),

@@ -120,7 +120,7 @@ def test_baseline_term_touches_only_baseline():
 
 @pytest.mark.parametrize("first", ["random", "learned"])
 def test_mean_penalty_touches_only_location_network(first):
-    norms = _grads_of("pre_mean_sq", SMALL.replace(first_location=first))
+    norms = _grads_of("mean_penalty", SMALL.replace(first_location=first))
     assert norms["location_net"] > 0
     assert all(v == 0.0 for k, v in norms.items() if k != "location_net"), norms
 
@@ -170,6 +170,31 @@ def test_mean_penalty_pulls_a_saturated_policy_back():
     total = hybrid_loss(episode(params, images, jax.random.key(5)), labels, mean_penalty=0.01)[0]
     without = hybrid_loss(episode(params, images, jax.random.key(5)), labels)[0]
     np.testing.assert_allclose(total - without, 0.01 * float(part(params, "pre_mean_sq")), rtol=1e-5)
+
+
+def test_mean_penalty_margin_spares_means_inside_it():
+    """With a margin m the penalty is sum relu(|z| - m)^2: zero, with zero gradient, for means inside
+    the margin; with m = 0 it is the plain |z|^2."""
+    config = SMALL.replace(first_location="learned")
+    graphdef, params, images, labels = setup(config)
+    episode = episode_fn(graphdef, config)
+
+    def part(p, margin, name="mean_penalty"):
+        traj = episode(p, images, jax.random.key(5))
+        return hybrid_loss(traj, labels, mean_penalty=0.01, mean_penalty_margin=margin)[1][name]
+
+    np.testing.assert_allclose(part(params, 0.0), part(params, 0.0, "pre_mean_sq"), rtol=1e-6)
+    z = np.abs(np.asarray(episode(params, images, jax.random.key(5)).pre_means))
+    inside = float(z.max()) + 0.1
+    assert float(part(params, inside)) == 0.0
+    grads = jax.grad(part)(params, inside)
+    assert all(float(jnp.abs(g).sum()) == 0.0 for g in jax.tree.leaves(grads))
+    # A saturated policy (z = 9) is still pulled back, by 2 (9 - m) per coordinate and decision.
+    bias = np.asarray(jax.grad(part)(_saturate(params), 2.0)["location_net"]["mean"]["bias"][...])
+    assert np.all(bias > 0)
+    z = np.abs(np.asarray(episode(_saturate(params), images, jax.random.key(5)).pre_means, np.float64))
+    expected = (np.maximum(z - 2.0, 0) ** 2).sum((0, 2)).mean()  # every glimpse is the policy's here
+    np.testing.assert_allclose(float(part(_saturate(params), 2.0)), expected, rtol=1e-5)
 
 
 def test_no_gradient_through_sampled_locations():
