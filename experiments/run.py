@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -39,7 +40,24 @@ def run_row(name: str, extra: list[str]) -> int:
             return 0
         cmd.append("--resume")
     print("+", " ".join(cmd), flush=True)
-    return subprocess.call(cmd, cwd=HERE.parent)
+    return call(cmd, cwd=HERE.parent)
+
+
+def call(cmd: list[str], **kw) -> int:
+    """Runs `cmd` and waits, handing interruptions to it rather than killing it.
+
+    `kill -TERM` of this script is forwarded to the training process, which then writes its last
+    checkpoint (a plain subprocess.call would leave it running, orphaned). Ctrl-C already reaches the
+    child through the terminal; this script ignores it and waits for the child to finish saving.
+    """
+    proc = subprocess.Popen(cmd, **kw)
+    old_term = signal.signal(signal.SIGTERM, lambda signum, _frame: proc.send_signal(signum))
+    old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return proc.wait()
+    finally:
+        signal.signal(signal.SIGTERM, old_term)
+        signal.signal(signal.SIGINT, old_int)
 
 
 def fmt(x: float | None) -> str:

@@ -32,3 +32,36 @@ def test_policy_stats_cli_fails_in_one_line(capsys, mnist_dir):
     code = policy_stats.main(["/no/such/run", "--mnist-dir", mnist_dir, "--images", "10"])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("policy_stats: error: ") and "not a run folder" in err
+
+
+def test_run_script_forwards_sigterm_to_the_training_process(tmp_path):
+    """`kill -TERM` of experiments/run.py must reach `ram train` (which then checkpoints), not orphan it.
+
+    The 'training process' here is a small Python stand-in that records the signal it gets.
+    """
+    import signal
+    import subprocess
+    import time
+
+    marker = tmp_path / "got"
+    child = (
+        "import signal, sys, time, pathlib\n"
+        f"p = pathlib.Path({str(marker)!r})\n"
+        "def h(s, f):\n"
+        "    p.write_text(str(s)); sys.exit(7)\n"
+        "signal.signal(signal.SIGTERM, h)\n"
+        "p.with_suffix('.ready').write_text('')\n"
+        "time.sleep(60)\n"
+    )
+    parent = (
+        f"import sys; sys.path.insert(0, {str(EXPERIMENTS)!r}); import run\n"
+        f"sys.exit(run.call([sys.executable, '-c', {child!r}]))\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", parent])
+    deadline = time.monotonic() + 30
+    while not marker.with_suffix(".ready").exists():
+        assert time.monotonic() < deadline and proc.poll() is None, "stand-in never started"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 7  # the child's exit status comes back through run.py
+    assert marker.read_text() == str(int(signal.SIGTERM))
