@@ -125,6 +125,19 @@ ROWS: dict[str, Row] = {
         target=1.2,
         note="std annealed 0.1 -> 0.03 and the pre-tanh mean penalised, 150k steps",
     ),
+    "translated60-g8-lstm": _row(
+        "translated60",
+        8,
+        90_000,
+        1.20,
+        "location_std_final=0.03",
+        "mean_penalty=0.01",
+        "mean_penalty_margin=1.5",
+        "core=lstm",
+        public=0.94,
+        target=1.2,
+        note="LSTM core, std annealed 0.1 -> 0.03, mean penalised only beyond |z| = 1.5, 90k steps",
+    ),
     # Table 2 (a): cluttered 60x60, 4 pieces of 8x8.
     **{f"cluttered60-g{n}": _row("cluttered60", n, 100_000, p) for n, p in {4: 4.96, 6: 4.08}.items()},
     "cluttered60-g8": _row("cluttered60", 8, 150_000, 4.04, public=2.63, target=3.0),
@@ -175,5 +188,18 @@ ROWS: dict[str, Row] = {
     **{f"cluttered100-g{n}": _row("cluttered100", n, 100_000, p) for n, p in {4: 14.95, 6: 11.58}.items()},
     "cluttered100-g8": _row(
         "cluttered100", 8, 12_000, 10.83, public=5.9, target=8.0, note="a 12k-step smoke run, far from converged"
+    ),
+    "cluttered100-g8-lstm": _row(
+        "cluttered100",
+        8,
+        100_000,
+        10.83,
+        "location_std_final=0.03",
+        "mean_penalty=0.01",
+        "mean_penalty_margin=1.5",
+        "core=lstm",
+        public=5.9,
+        target=8.0,
+        note="LSTM core, std annealed 0.1 -> 0.03, mean penalised only beyond |z| = 1.5, 100k steps",
     ),
 }
