@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import typing
 from collections.abc import Iterable
 
@@ -188,7 +189,17 @@ class Config:
         ):
             need(getattr(self, name) >= 1, f"{name}={getattr(self, name)}: must be at least 1")
         need(self.policy_hidden >= 0, f"policy_hidden={self.policy_hidden}: must be >= 0 (0 = linear)")
-        need(self.num_classes >= 2, f"num_classes={self.num_classes}: must be at least 2")
+        need(
+            self.num_classes == 10,
+            f"num_classes={self.num_classes}: every task is MNIST, whose labels are 0-9; use 10",
+        )
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float):
+                need(math.isfinite(value), f"{f.name}={value}: must be a finite number")
+        for name in ("reinforce_weight", "baseline_weight"):
+            need(getattr(self, name) >= 0, f"{name}={getattr(self, name)}: must be >= 0")
+        need(0 <= self.momentum < 1, f"momentum={self.momentum}: must be in [0, 1)")
         need(self.mean_penalty >= 0, f"mean_penalty={self.mean_penalty}: must be >= 0 (0 = off)")
         need(self.mean_penalty_margin >= 0, f"mean_penalty_margin={self.mean_penalty_margin}: must be >= 0")
         need(
@@ -197,7 +208,15 @@ class Config:
         )
         need(self.learning_rate > 0, f"learning_rate={self.learning_rate}: must be positive")
         need(self.grad_clip >= 0, f"grad_clip={self.grad_clip}: must be >= 0 (0 disables clipping)")
-        need(self.warmup_steps >= 0, f"warmup_steps={self.warmup_steps}: must be >= 0")
+        need(
+            0 <= self.warmup_steps < self.train_steps,
+            f"warmup_steps={self.warmup_steps}: must be >= 0 and below train_steps={self.train_steps}",
+        )
+        need(
+            self.train_steps % self.steps_per_call == 0,
+            f"train_steps={self.train_steps} must be a multiple of steps_per_call={self.steps_per_call} "
+            "(the train step runs steps_per_call steps per call)",
+        )
         need(
             self.eval_every % self.steps_per_call == 0,
             f"eval_every={self.eval_every} must be a multiple of steps_per_call={self.steps_per_call}",
@@ -235,7 +254,12 @@ def _parse_value(name: str, kind: type, text: str):
                 return False
             raise ValueError
         if kind is int:
-            return int(float(text)) if "e" in text.lower() else int(text)
+            if "e" not in text.lower():
+                return int(text)
+            value = float(text)  # 1e5, 1.2e4
+            if not value.is_integer():
+                raise ValueError
+            return int(value)
         return kind(text)
     except ValueError:
         raise ConfigError(f"{name}={text!r}: expected a value of type {kind.__name__}") from None

@@ -87,6 +87,7 @@ def train_seeds(
     if resume and ckpt.latest_step() is not None:
         states, extra = ckpt.restore_latest(states)
         wall_before = extra["wall_time_s"]
+        train.resume_metrics(run_dir, config, int(states.step[0]))
         if "best" in extra:  # folders of older versions kept no best parameters
             best = extra["best"]
             best_params, _ = checkpoints.restore_best(run_dir, states.params)

@@ -183,8 +183,10 @@ def prepare_run_dir(config: Config, run_dir: Path, resume: bool, num_seeds: int 
     """Writes `run_dir/config.json` (and `seeds.json` for several seeds), after checking that a
     resumed run keeps its config and its number of seeds.
 
-    A resumed run may only change `train_steps`, and not even that when the policy std is annealed:
-    `train_steps` is the schedule's horizon, so the saved checkpoints' std would change with it."""
+    A resumed run may only change `train_steps`, and only when nothing is scheduled over it: it is
+    the horizon of the learning-rate schedule (a longer run would jump back to a high rate) and of
+    an annealed policy std (the saved checkpoints' std would change with it)."""
+    config = config.validate()
     config_path, seeds_path = run_dir / "config.json", run_dir / checkpoints.SEEDS_FILE
     if resume:
         if not config_path.is_file():
@@ -200,12 +202,31 @@ def prepare_run_dir(config: Config, run_dir: Path, resume: bool, num_seeds: int 
                 f"--resume: train_steps={config.train_steps} differs from the run's {saved.train_steps}, the horizon "
                 "of its annealed policy std (location_std_final); start a new run instead"
             )
-    elif config_path.exists():
+        if saved.train_steps != config.train_steps and config.schedule != "constant":
+            raise RamError(
+                f"--resume: train_steps={config.train_steps} differs from the run's {saved.train_steps}, the horizon "
+                f"of its {config.schedule} learning-rate schedule; start a new run instead (or use schedule=constant)"
+            )
+    elif config_path.exists() or (run_dir / "checkpoints").exists() or (run_dir / "best").exists():
         raise RamError(f"{run_dir} already holds a run: pass --resume to continue it, or choose another --run-dir")
     run_dir.mkdir(parents=True, exist_ok=True)
     config_path.write_text(config.to_json())
     if num_seeds > 1:
         seeds_path.write_text(json.dumps({"num_seeds": num_seeds, "first_seed": config.seed}))
+
+
+def resume_metrics(run_dir: Path, config: Config, step: int) -> None:
+    """Before training resumes from the checkpoint of `step`: refuses a `train_steps` below it, and
+    drops the lines of metrics.jsonl logged after it (a run killed after logging a validation but
+    before its checkpoint was written logs that step again)."""
+    if step > config.train_steps:
+        raise RamError(f"--resume: the run is already at step {step}, past train_steps={config.train_steps}")
+    path = run_dir / "metrics.jsonl"
+    if path.is_file():
+        lines = path.read_text().splitlines(keepends=True)
+        kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
+        if len(kept) != len(lines):
+            path.write_text("".join(kept))
 
 
 def train_and_evaluate(
@@ -233,6 +254,9 @@ def train_and_evaluate(
     from tqdm.auto import tqdm
 
     run_dir = Path(run_dir).absolute()
+    mesh = make_mesh()
+    if mesh is not None and config.batch_size % mesh.size:
+        raise RamError(f"batch_size={config.batch_size} must be a multiple of the {mesh.size} devices")
     prepare_run_dir(config, run_dir, resume)
 
     graphdef, params = init_model(config)
@@ -243,10 +267,8 @@ def train_and_evaluate(
     if resume and ckpt.latest_step() is not None:
         state, extra = ckpt.restore_latest(state)
         best, wall_before = extra["best"], extra["wall_time_s"]
+        resume_metrics(run_dir, config, int(state.step))
 
-    mesh = make_mesh()
-    if mesh is not None and config.batch_size % mesh.size:
-        raise RamError(f"batch_size={config.batch_size} must be a multiple of the {mesh.size} devices")
     state = replicate(state, mesh)
     train_data = replicate(tasks.to_device(data.train), mesh)
     val_data = tasks.to_device(data.validation)

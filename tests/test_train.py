@@ -41,6 +41,10 @@ def test_run_folder_contents(tmp_path, synthetic):
     assert Config.from_dict(json.loads((run / "config.json").read_text())) == TINY
     with pytest.raises(RamError, match="already holds a run"):
         train.train_and_evaluate(TINY, run, synthetic, progress=False)
+    # Leftover checkpoints without a config would be skipped by orbax and evaluated as the new run's.
+    (run / "config.json").unlink()
+    with pytest.raises(RamError, match="already holds a run"):
+        train.train_and_evaluate(TINY, run, synthetic, progress=False)
 
 
 def test_interrupted_run_resumes_to_the_same_parameters(tmp_path, synthetic, monkeypatch):
@@ -65,6 +69,10 @@ def test_interrupted_run_resumes_to_the_same_parameters(tmp_path, synthetic, mon
         train.train_and_evaluate(config, tmp_path / "cut", synthetic, progress=False)
     monkeypatch.setattr(train, "make_train_chunk", real_chunk)
     assert train.checkpoints.RunCheckpoints(tmp_path / "cut").latest_step() == 20
+    # As if killed after logging step 30 but before its checkpoint was written: resuming from step
+    # 20 logs step 30 again, so the stale line must go.
+    with (tmp_path / "cut" / "metrics.jsonl").open("a") as f:
+        f.write(json.dumps({"step": 30, "val_error_pct": -1.0}) + "\n")
     train.train_and_evaluate(config, tmp_path / "cut", synthetic, resume=True, progress=False)
 
     (a, step_a), (b, step_b) = params_of(tmp_path / "straight"), params_of(tmp_path / "cut")
@@ -79,6 +87,21 @@ def test_resume_refuses_a_different_config(tmp_path, synthetic):
     train.train_and_evaluate(TINY, tmp_path, synthetic, progress=False)
     with pytest.raises(RamError, match="only train_steps may change"):
         train.train_and_evaluate(TINY.replace(core="gru"), tmp_path, synthetic, resume=True, progress=False)
+    # train_steps is the cosine learning-rate schedule's horizon: a longer run would jump back up.
+    with pytest.raises(RamError, match="horizon of its cosine learning-rate schedule"):
+        train.train_and_evaluate(TINY.replace(train_steps=80), tmp_path, synthetic, resume=True, progress=False)
+
+
+def test_constant_schedule_run_can_be_extended_but_not_shortened(tmp_path, synthetic):
+    config = TINY.replace(schedule="constant", warmup_steps=0)
+    train.train_and_evaluate(config, tmp_path, synthetic, progress=False)
+    with pytest.raises(RamError, match="already at step 40, past train_steps=20"):
+        train.train_and_evaluate(config.replace(train_steps=20), tmp_path, synthetic, resume=True, progress=False)
+    (tmp_path / "results.json").unlink()
+    results = train.train_and_evaluate(config.replace(train_steps=60), tmp_path, synthetic, resume=True, progress=False)
+    assert results["train_steps"] == 60
+    steps = [json.loads(x)["step"] for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [20, 40, 60]
 
 
 def test_annealed_std_is_logged_and_checkpoints_are_evaluated_with_their_own(tmp_path, synthetic):
