@@ -119,11 +119,13 @@ def cmd_train(args) -> int:
                 config, run_dir, mnist, resume=args.resume, progress=not args.no_progress, command=command
             )
     except KeyboardInterrupt:
-        print(
-            f"\nram: interrupted; continue with: ram train {args.preset} "
-            f"{' '.join(args.overrides)} --run-dir {run_dir} --resume",
-            file=sys.stderr,
-        )
+        again = ["ram train", args.preset, *args.overrides, "--run-dir", str(run_dir), "--resume"]
+        if args.seeds > 1:
+            again += ["--seeds", str(args.seeds)]
+        for flag, value in (("--mnist-dir", args.mnist_dir), ("--data-dir", args.data_dir)):
+            if value:
+                again += [flag, str(value)]
+        print(f"\nram: interrupted; continue with: {' '.join(again)}", file=sys.stderr)
         return 130
     print(json.dumps(results, indent=2))
     return 0
@@ -148,12 +150,20 @@ def cmd_eval(args) -> int:
     return 0
 
 
+MAX_FIGURE_EXAMPLES = 256
+
+
+def check_num(num: int) -> None:
+    """--num of `ram visualize` / `ram data show`: examples drawn in one figure."""
+    if not 1 <= num <= MAX_FIGURE_EXAMPLES:
+        raise RamError(f"--num={num}: must be between 1 and {MAX_FIGURE_EXAMPLES} (examples drawn in one figure)")
+
+
 def cmd_visualize(args) -> int:
     from ram import data, evaluate, visualize
 
     evaluate.load_run_config(args.run_dir)  # fail fast on a wrong folder
-    if args.num < 1:
-        raise RamError(f"--num={args.num}: must be at least 1")
+    check_num(args.num)
     paths = visualize.visualize_run(
         args.run_dir, data.load_mnist(args.mnist_dir, args.data_dir), num=args.num, seed=args.seed
     )
@@ -177,8 +187,7 @@ def cmd_data(args) -> int:
     from ram.config import get_config
 
     config = get_config(args.preset, args.overrides)
-    if args.num < 1:
-        raise RamError(f"--num={args.num}: must be at least 1")
+    check_num(args.num)
     mnist = data.load_mnist(args.mnist_dir, args.data_dir)
     split = tasks.to_device(getattr(mnist, args.split))
     if args.split == "train":

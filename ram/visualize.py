@@ -214,18 +214,24 @@ def plot_curves(run_dir: str | os.PathLike) -> Path:
     if not rows:
         raise RamError(f"{path} is empty: no evaluation has been logged yet")
     step = np.asarray([r["step"] for r in rows])
+
+    def col(key: str) -> np.ndarray:  # [S], or [S, N] for a --seeds N run (one line per seed)
+        return np.asarray([r[key] for r in rows], np.float64)
+
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
-    for key in ("train_cross_entropy", "train_reinforce", "train_baseline", "train_loss"):
-        axes[0].plot(step, [r[key] for r in rows], label=key.removeprefix("train_"))
+    for i, key in enumerate(("train_cross_entropy", "train_reinforce", "train_baseline", "train_loss")):
+        axes[0].plot(step, col(key), color=f"C{i}", label=key.removeprefix("train_"))
     axes[0].set_title("loss parts (train)")
-    axes[0].legend(fontsize=8)
-    axes[1].plot(step, [r["train_reward"] for r in rows])
+    axes[1].plot(step, col("train_reward"), color="C0")
     axes[1].set_title("reward (train accuracy)")
-    axes[2].plot(step, [100 * (1 - r["train_reward"]) for r in rows], label="train")
-    axes[2].plot(step, [r["val_error_pct"] for r in rows], label="validation")
+    axes[2].plot(step, 100 * (1 - col("train_reward")), color="C0", label="train")
+    axes[2].plot(step, col("val_error_pct"), color="C1", label="validation")
+    for ax in (axes[0], axes[2]):  # one legend entry per name, also with one line per seed
+        handles, labels = ax.get_legend_handles_labels()
+        unique = dict(zip(labels, handles, strict=True))
+        ax.legend(unique.values(), unique.keys(), fontsize=8)
     axes[2].set_yscale("log")
     axes[2].set_title("error % (single sample)")
-    axes[2].legend(fontsize=8)
     for ax in axes:
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)

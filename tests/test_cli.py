@@ -24,6 +24,8 @@ def run(capsys, *argv):
         (["train", "mnist28", "--mnist-dir", "/no/such/folder"], "does not exist"),
         (["train", "mnist28", "--resume"], "--resume needs --run-dir"),
         (["eval", "/no/such/run"], "not a run folder"),
+        (["data", "show", "cluttered60", "--num", "20000"], "--num=20000: must be between 1 and 256"),
+        (["plot", "/no/such/run"], "does not exist"),
     ],
 )
 def test_bad_input_fails_fast_with_one_line(capsys, argv, message):
@@ -61,3 +63,18 @@ def test_train_then_eval_json(capsys, tmp_path, mnist, mnist_dir):
         assert result[key] == trained[key]
     code, out, _ = run(capsys, "eval", str(run_dir), "--mc-samples", "3", "--mnist-dir", mnist_dir)
     assert code == 0 and "averaged over 3 trajectories" in out
+
+
+def test_interrupted_train_prints_the_command_that_resumes_it(capsys, tmp_path, mnist_dir, monkeypatch):
+    from ram import multiseed
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(multiseed, "train_seeds", interrupted)
+    run_dir = tmp_path / "run"
+    argv = ["train", "mnist28", "num_glimpses=4", "--run-dir", str(run_dir), "--seeds", "2", "--mnist-dir", mnist_dir]
+    code, _, err = run(capsys, *argv)
+    assert code == 130
+    hint = err.strip().split("continue with: ")[1]
+    assert hint == f"ram train mnist28 num_glimpses=4 --run-dir {run_dir} --resume --seeds 2 --mnist-dir {mnist_dir}"

@@ -1,6 +1,7 @@
 """Glimpse figures draw at the pixels the retina sampled; files come out of a real (tiny) run."""
 
 import json
+from pathlib import Path
 
 import matplotlib
 
@@ -84,3 +85,16 @@ def test_visualize_and_plot_write_images(tiny_run, mnist):
     assert Image.open(curves).size[0] > 300
     assert len((tiny_run / "metrics.jsonl").read_text().splitlines()) == 2
     assert json.loads((tiny_run / "results.json").read_text())["num_glimpses"] == 6
+
+
+def test_plot_draws_a_multi_seed_run(tmp_path):
+    """`ram train --seeds N` logs one value per seed; the curves get one line per seed.
+
+    The metrics here are made-up numbers in the format of a 2-seed run (no training)."""
+    keys = ("train_cross_entropy", "train_reinforce", "train_baseline", "train_loss", "train_reward")
+    rows = [
+        {"step": s, **{k: [0.5 / s, 0.6 / s] for k in keys}, "val_error_pct": [50.0 / s, 40.0 / s]} for s in (1, 2, 3)
+    ]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    path = visualize.plot_curves(tmp_path)
+    assert Path(path).is_file() and Path(path).stat().st_size > 1000
