@@ -210,7 +210,8 @@ class Config:
         need(self.grad_clip >= 0, f"grad_clip={self.grad_clip}: must be >= 0 (0 disables clipping)")
         need(
             0 <= self.warmup_steps < self.train_steps,
-            f"warmup_steps={self.warmup_steps}: must be >= 0 and below train_steps={self.train_steps}",
+            f"warmup_steps={self.warmup_steps}: must be >= 0 and below train_steps={self.train_steps} "
+            "(for a short run, set warmup_steps=0 or about a tenth of train_steps)",
         )
         need(
             self.train_steps % self.steps_per_call == 0,

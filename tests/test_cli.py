@@ -42,6 +42,7 @@ def test_train_then_eval_json(capsys, tmp_path, mnist, mnist_dir):
         "train",
         "mnist28",
         "train_steps=20",
+        "warmup_steps=0",
         "steps_per_call=10",
         "eval_every=10",
         "batch_size=16",

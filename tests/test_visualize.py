@@ -69,7 +69,7 @@ def tiny_run(tmp_path_factory, mnist):
     from ram import train
 
     run = tmp_path_factory.mktemp("run")
-    config = Config(train_steps=20, steps_per_call=10, eval_every=10, batch_size=16, mc_samples=1)
+    config = Config(train_steps=20, warmup_steps=0, steps_per_call=10, eval_every=10, batch_size=16, mc_samples=1)
     train.train_and_evaluate(config, run, mnist, progress=False)
     return run
 
