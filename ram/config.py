@@ -13,8 +13,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import typing
 from collections.abc import Iterable
+from pathlib import Path
 
 import optax
 
@@ -114,6 +116,19 @@ class Config:
         if unknown:
             raise ConfigError(f"unknown config field(s) {unknown}; known fields: {sorted(known)}")
         return cls(**d).validate()
+
+    @classmethod
+    def from_json_file(cls, path: str | os.PathLike) -> Config:
+        """The config saved in `path` (a run's config.json); `ConfigError` naming the file if it is not one."""
+        try:
+            d = json.loads(Path(path).read_text())
+            if not isinstance(d, dict):
+                raise TypeError("not a JSON object")
+            return cls.from_dict(d)
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {e}") from None
+        except (ValueError, TypeError) as e:  # JSONDecodeError is a ValueError; TypeError: a wrong-typed value
+            raise ConfigError(f"{path} is not a valid config ({e}); restore it or start a new run") from None
 
     def validate(self) -> Config:
         """Returns self, or raises `ConfigError` naming the field to fix."""

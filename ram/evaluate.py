@@ -4,7 +4,6 @@ probabilities averaged over M sampled trajectories (a trick of public implementa
 from __future__ import annotations
 
 import functools
-import json
 import os
 from pathlib import Path
 
@@ -75,7 +74,7 @@ def load_run_config(run_dir: str | os.PathLike) -> Config:
     path = Path(run_dir) / "config.json"
     if not path.is_file():
         raise RamError(f"{run_dir} is not a run folder: it has no config.json")
-    return Config.from_dict(json.loads(path.read_text()))
+    return Config.from_json_file(path)
 
 
 def load_best_params(run_dir: str | os.PathLike, config: Config | None = None):

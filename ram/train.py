@@ -194,7 +194,7 @@ def prepare_run_dir(config: Config, run_dir: Path, resume: bool, num_seeds: int 
         recorded = json.loads(seeds_path.read_text())["num_seeds"] if seeds_path.is_file() else 1
         if recorded != num_seeds:
             raise RamError(f"--resume: {run_dir} trained {recorded} seed(s) at once; resume it with --seeds {recorded}")
-        saved = Config.from_dict(json.loads(config_path.read_text()))
+        saved = Config.from_json_file(config_path)
         if saved.replace(train_steps=config.train_steps) != config.replace(train_steps=config.train_steps):
             raise RamError(f"--resume: the config differs from {config_path}; only train_steps may change")
         if saved.train_steps != config.train_steps and config.location_std_final:

@@ -79,3 +79,11 @@ def test_interrupted_train_prints_the_command_that_resumes_it(capsys, tmp_path, 
     assert code == 130
     hint = err.strip().split("continue with: ")[1]
     assert hint == f"ram train mnist28 num_glimpses=4 --run-dir {run_dir} --resume --seeds 2 --mnist-dir {mnist_dir}"
+
+
+@pytest.mark.parametrize("text", ["{not json", '{"num_glimpses": "eight"}', "[1, 2]"])
+def test_broken_config_json_fails_in_one_line(capsys, tmp_path, text):
+    (tmp_path / "config.json").write_text(text)
+    code, _, err = run(capsys, "eval", str(tmp_path))
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert f"{tmp_path / 'config.json'} is not a valid config" in err
