@@ -221,6 +221,18 @@ class Config:
             not self.mean_penalty_margin or self.mean_penalty > 0,
             f"mean_penalty_margin={self.mean_penalty_margin} has no effect with mean_penalty=0: set mean_penalty > 0",
         )
+        if self.policy == "random":  # every glimpse uniform: no location network to configure
+            ignored = [
+                f"{name}={getattr(self, name)}"
+                for name, off in (
+                    ("first_location", "random"),
+                    ("policy_hidden", 0),
+                    ("mean_penalty", 0.0),
+                    ("location_std_final", 0.0),
+                )
+                if getattr(self, name) != off
+            ]
+            need(not ignored, f"policy=random samples every glimpse uniformly and would ignore {', '.join(ignored)}")
         need(self.learning_rate > 0, f"learning_rate={self.learning_rate}: must be positive")
         need(self.grad_clip >= 0, f"grad_clip={self.grad_clip}: must be >= 0 (0 disables clipping)")
         need(

@@ -38,6 +38,7 @@ def test_overrides_are_typed():
         (["mean_penalty_margin=-1", "mean_penalty=0.01"], "mean_penalty_margin=-1.0: must be >= 0"),
         (["mean_penalty_margin=2"], "no effect with mean_penalty=0"),
         (["num_classes=5"], "labels are 0-9"),
+        (["policy=random", "policy_hidden=128"], "would ignore policy_hidden=128"),
         (["learning_rate=inf"], "must be a finite number"),
         (["location_std=nan"], "location_std=nan"),
         (["reinforce_weight=-1"], "reinforce_weight=-1.0: must be >= 0"),
