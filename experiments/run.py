@@ -64,6 +64,16 @@ def fmt(x: float | None) -> str:
     return "" if x is None else f"{x:.2f}"
 
 
+def budget(r: dict) -> str:
+    """Images seen (epochs) and wall time; a run started from another's parameters (init_from) adds
+    what producing them cost: "+ 7.7M / 138 min before"."""
+    text = f"{r['images_seen'] / 1e6:.1f}M ({r['epochs']:.0f}) | {r['train_wall_time_s'] / 60:.0f} min"
+    if r.get("init_from"):
+        before = f"{r['images_seen_before'] / 1e6:.1f}M"
+        text = text.replace(" |", f" + {before} before |") + f" + {r['wall_time_before_s'] / 60:.0f} before"
+    return text
+
+
 def table(link: str = "runs") -> str:
     """Markdown table of the recorded rows; `link` is the runs folder relative to the document."""
     lines = [
@@ -82,7 +92,7 @@ def table(link: str = "runs") -> str:
         lines.append(
             f"| [{name}]({link}/{name}) | {fmt(row.paper)} | {fmt(row.public)} | {fmt(row.target)} "
             f"| **{r['test_error_pct']:.2f}** | {r['test_error_mc_pct']:.2f} ({r['mc_samples']}) "
-            f"| {r['images_seen'] / 1e6:.1f}M ({r['epochs']:.0f}) | {r['train_wall_time_s'] / 60:.0f} min "
+            f"| {budget(r)} "
             f"| {machine} | {row.note} |"
         )
     return "\n".join(lines)

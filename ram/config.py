@@ -80,6 +80,9 @@ class Config:
     schedule: str = "cosine"  # constant | linear (to 0, the paper's) | cosine (to 0)
     warmup_steps: int = 500
     grad_clip: float = 1.0  # global-norm clipping; 0 disables it
+    # A run folder whose best parameters start this run, under this config's own schedules (a longer
+    # budget spread over runs; the optimiser state starts afresh). "": initialise from `seed`.
+    init_from: str = ""
 
     # Bookkeeping.
     seed: int = 0

@@ -76,6 +76,10 @@ def train_seeds(
 
     if num_seeds < 1:
         raise RamError(f"--seeds={num_seeds}: must be at least 1")
+    if config.init_from:
+        raise RamError(
+            f"init_from={config.init_from}: --seeds trains fresh seeds; start from a run with a single-seed ram train"
+        )
     run_dir = Path(run_dir).absolute()
     train.prepare_run_dir(config, run_dir, resume, num_seeds)
     seeds = [config.seed + i for i in range(num_seeds)]

@@ -12,6 +12,7 @@ host never splits keys and a resumed run is the same as an uninterrupted one.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -69,6 +70,59 @@ def init_model(config: Config, channels: int = 1) -> tuple[nnx.GraphDef, nnx.Sta
     """`(graphdef, params)` of a freshly initialised model (initialised from `config.seed`)."""
     model = RAM(config, channels, rngs=nnx.Rngs(config.seed))
     return nnx.split(model)
+
+
+def load_init_params(config: Config, params: nnx.State) -> tuple[nnx.State, dict]:
+    """The best parameters of the run `config.init_from`, in place of the fresh `params`.
+
+    Returns `(params, origin)`: `origin` says where they come from and what producing them cost,
+    `{"init_from", "init_step", "images_seen_before", "wall_time_before_s"}`, counted along the
+    chain of runs up to the parent's best step. Raises `RamError` when the parent's model differs."""
+    parent_dir = Path(config.init_from)
+    parent = evaluate.load_run_config(parent_dir)
+    shapes = lambda tree: jax.tree.map(lambda x: tuple(x.shape), tree)  # noqa: E731
+    _, like = init_model(parent)
+    if shapes(like) != shapes(params):
+        differ = [
+            f"{f.name}={getattr(parent, f.name)!r}"
+            for f in dataclasses.fields(Config)
+            if f.name not in _NOT_MODEL and getattr(parent, f.name) != getattr(config, f.name)
+        ]
+        raise RamError(
+            f"init_from={config.init_from}: that run's model differs from this config's "
+            f"(it has {', '.join(differ) or 'other parameter shapes'}); its parameters cannot start this run"
+        )
+    loaded, step = checkpoints.restore_best(parent_dir, like)
+    before = {"images_seen_before": 0, "wall_time_before_s": 0.0}
+    results = parent_dir / "results.json"
+    if results.is_file():
+        r = json.loads(results.read_text())
+        before = {k: r.get(k, 0) for k in before}
+    wall = 0.0
+    metrics = parent_dir / "metrics.jsonl"
+    if metrics.is_file():
+        for line in metrics.read_text().splitlines():
+            record = json.loads(line) if line.strip() else {}
+            if record.get("step") == step:
+                wall = float(np.mean(record["wall_time_s"]))
+    origin = {
+        "init_from": str(config.init_from),
+        "init_step": int(step),
+        "images_seen_before": int(before["images_seen_before"] + step * parent.batch_size),
+        "wall_time_before_s": round(before["wall_time_before_s"] + wall, 1),
+    }
+    return loaded, origin
+
+
+# Config fields that do not shape the model's parameters (listed by load_init_params' error only
+# when they differ; the check itself compares parameter shapes).
+_NOT_MODEL = {
+    "task", "canvas", "clutter_pieces", "clutter_size", "train_shift", "compute_dtype", "location_std",
+    "location_std_final", "reinforce_weight", "baseline_weight", "mean_penalty", "mean_penalty_margin",
+    "batch_size", "train_steps", "optimizer", "learning_rate", "momentum", "schedule", "warmup_steps",
+    "grad_clip", "init_from", "seed", "unroll_glimpses", "steps_per_call", "eval_every", "eval_batch_size",
+    "mc_samples", "scale_factor",
+}  # fmt: skip
 
 
 def init_state(config: Config, params: nnx.State) -> TrainState:
@@ -257,11 +311,15 @@ def train_and_evaluate(
     mesh = make_mesh()
     if mesh is not None and config.batch_size % mesh.size:
         raise RamError(f"batch_size={config.batch_size} must be a multiple of the {mesh.size} devices")
-    prepare_run_dir(config, run_dir, resume)
-
     graphdef, params = init_model(config)
-    state = init_state(config, params)
+    origin = {}
+    if config.init_from:  # checked before the run folder is made; also on resume, for results.json
+        loaded, origin = load_init_params(config, params)
+    prepare_run_dir(config, run_dir, resume)
     ckpt = checkpoints.RunCheckpoints(run_dir)
+    if origin and not (resume and ckpt.latest_step() is not None):
+        params = loaded
+    state = init_state(config, params)
     best = {"val_error_pct": float("inf"), "step": 0}
     wall_before = 0.0
     if resume and ckpt.latest_step() is not None:
@@ -337,6 +395,7 @@ def train_and_evaluate(
             "images_seen": config.train_steps * config.batch_size,
             "epochs": config.train_steps * config.batch_size / NUM_TRAIN,
             "train_wall_time_s": round(wall, 1),
+            **origin,
             "machine": machine_info(),
         }
     )

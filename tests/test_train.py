@@ -119,3 +119,44 @@ def test_annealed_std_is_logged_and_checkpoints_are_evaluated_with_their_own(tmp
     # A resumed run may not move the horizon of its std schedule.
     with pytest.raises(RamError, match="horizon of its annealed policy std"):
         train.train_and_evaluate(config.replace(train_steps=80), tmp_path / "run", synthetic, resume=True)
+
+
+def test_init_from_starts_from_the_parents_best_parameters(tmp_path, synthetic):
+    from ram import multiseed
+
+    parent = train.train_and_evaluate(TINY, tmp_path / "parent", synthetic, progress=False)
+    fresh = train.train_and_evaluate(TINY.replace(learning_rate=1e-12), tmp_path / "fresh", synthetic, progress=False)
+    # A learning rate of 1e-12 leaves the starting parameters as they are: the parent's, not the seed's.
+    child_config = TINY.replace(learning_rate=1e-12, init_from=str(tmp_path / "parent"))
+    child = train.train_and_evaluate(child_config, tmp_path / "child", synthetic, progress=False)
+    (p, _), (f, _), (c, _) = (params_of(tmp_path / name) for name in ("parent", "fresh", "child"))
+    for x, y in zip(jax.tree.leaves(p), jax.tree.leaves(c), strict=True):
+        np.testing.assert_allclose(x, y, atol=1e-6)
+    assert any(not np.allclose(x, y) for x, y in zip(jax.tree.leaves(f), jax.tree.leaves(c), strict=True))
+    assert "init_from" not in fresh
+    # results.json counts what producing the starting point cost, along the chain of runs.
+    parent_wall = {
+        r["step"]: r["wall_time_s"]
+        for r in map(json.loads, (tmp_path / "parent" / "metrics.jsonl").read_text().splitlines())
+    }[parent["best_step"]]
+    assert child["init_from"] == str(tmp_path / "parent") and child["init_step"] == parent["best_step"]
+    assert child["images_seen_before"] == parent["best_step"] * TINY.batch_size
+    assert child["wall_time_before_s"] == pytest.approx(parent_wall, abs=0.1)
+    grandchild = train.train_and_evaluate(
+        TINY.replace(init_from=str(tmp_path / "child")), tmp_path / "grandchild", synthetic, progress=False
+    )
+    assert grandchild["images_seen_before"] == (parent["best_step"] + child["best_step"]) * TINY.batch_size
+
+    with pytest.raises(RamError, match="model differs from this config's .*core='rnn'"):
+        train.train_and_evaluate(child_config.replace(core="gru"), tmp_path / "gru", synthetic, progress=False)
+    with pytest.raises(RamError, match="is not a run folder"):
+        train.train_and_evaluate(TINY.replace(init_from=str(tmp_path / "nowhere")), tmp_path / "x", synthetic)
+    assert not (tmp_path / "x").exists()  # nothing written: the corrected command can use the same folder
+    with pytest.raises(RamError, match="--seeds trains fresh seeds"):
+        multiseed.train_seeds(child_config, tmp_path / "seeds", synthetic, 2, progress=False)
+
+
+def test_fields_named_as_not_shaping_the_model_are_config_fields():
+    import dataclasses
+
+    assert train._NOT_MODEL <= {f.name for f in dataclasses.fields(Config)}
