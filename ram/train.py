@@ -72,6 +72,34 @@ def init_model(config: Config, channels: int = 1) -> tuple[nnx.GraphDef, nnx.Sta
     return nnx.split(model)
 
 
+INIT_FILE = "init_from.json"  # in a run started with init_from: where it started, and what that cost
+
+
+def _read_json(path: Path, what: str):
+    try:
+        return json.loads(path.read_text())
+    except ValueError as e:
+        raise RamError(f"{path} is not valid JSON ({e}); cannot count {what}") from None
+
+
+def _cost_before(parent_dir: Path, parent: Config) -> dict:
+    """`{"images_seen_before", "wall_time_before_s"}` of the parent's own starting point: 0 for a
+    run initialised from its seed, else what its `init_from.json` (or its results.json) records."""
+    zero = {"images_seen_before": 0, "wall_time_before_s": 0.0}
+    if not parent.init_from:
+        return zero
+    for name in (INIT_FILE, "results.json"):
+        path = parent_dir / name
+        if path.is_file():
+            record = _read_json(path, "what the runs before it cost")
+            if all(k in record for k in zero):
+                return {k: record[k] for k in zero}
+    raise RamError(
+        f"init_from={parent_dir}: that run started from {parent.init_from}, but neither its {INIT_FILE} "
+        "nor its results.json says what that cost"
+    )
+
+
 def load_init_params(config: Config, params: nnx.State) -> tuple[nnx.State, dict]:
     """The best parameters of the run `config.init_from`, in place of the fresh `params`.
 
@@ -80,6 +108,11 @@ def load_init_params(config: Config, params: nnx.State) -> tuple[nnx.State, dict
     chain of runs up to the parent's best step. Raises `RamError` when the parent's model differs."""
     parent_dir = Path(config.init_from)
     parent = evaluate.load_run_config(parent_dir)
+    if (parent_dir / checkpoints.SEEDS_FILE).is_file():
+        raise RamError(
+            f"init_from={config.init_from}: that run trained several seeds at once (ram train --seeds); "
+            "start from a single-seed run"
+        )
     shapes = lambda tree: jax.tree.map(lambda x: tuple(x.shape), tree)  # noqa: E731
     _, like = init_model(parent)
     if shapes(like) != shapes(params):
@@ -93,18 +126,19 @@ def load_init_params(config: Config, params: nnx.State) -> tuple[nnx.State, dict
             f"(it has {', '.join(differ) or 'other parameter shapes'}); its parameters cannot start this run"
         )
     loaded, step = checkpoints.restore_best(parent_dir, like)
-    before = {"images_seen_before": 0, "wall_time_before_s": 0.0}
-    results = parent_dir / "results.json"
-    if results.is_file():
-        r = json.loads(results.read_text())
-        before = {k: r.get(k, 0) for k in before}
-    wall = 0.0
+    before = _cost_before(parent_dir, parent)
+    wall = None
     metrics = parent_dir / "metrics.jsonl"
     if metrics.is_file():
         for line in metrics.read_text().splitlines():
-            record = json.loads(line) if line.strip() else {}
-            if record.get("step") == step:
-                wall = float(np.mean(record["wall_time_s"]))
+            try:
+                record = json.loads(line) if line.strip() else {}
+                if record.get("step") == step:
+                    wall = float(np.mean(record["wall_time_s"]))
+            except (ValueError, KeyError, TypeError):
+                raise RamError(f"{metrics} has a malformed line: {line[:80]!r}") from None
+    if wall is None:
+        raise RamError(f"init_from={config.init_from}: its metrics.jsonl has no line for its best step {step}")
     origin = {
         "init_from": str(config.init_from),
         "init_step": int(step),
@@ -312,13 +346,15 @@ def train_and_evaluate(
     if mesh is not None and config.batch_size % mesh.size:
         raise RamError(f"batch_size={config.batch_size} must be a multiple of the {mesh.size} devices")
     graphdef, params = init_model(config)
-    origin = {}
-    if config.init_from:  # checked before the run folder is made; also on resume, for results.json
-        loaded, origin = load_init_params(config, params)
+    origin, init_file = {}, run_dir / INIT_FILE
+    if resume and init_file.is_file() and checkpoints.RunCheckpoints(run_dir).latest_step() is not None:
+        origin = _read_json(init_file, "where the run started")  # its checkpoint holds the rest
+    elif config.init_from:  # checked before the run folder is made
+        params, origin = load_init_params(config, params)
     prepare_run_dir(config, run_dir, resume)
+    if origin:
+        init_file.write_text(json.dumps(origin, indent=2))
     ckpt = checkpoints.RunCheckpoints(run_dir)
-    if origin and not (resume and ckpt.latest_step() is not None):
-        params = loaded
     state = init_state(config, params)
     best = {"val_error_pct": float("inf"), "step": 0}
     wall_before = 0.0

@@ -73,4 +73,4 @@ def test_budget_of_a_continued_run_counts_its_parent():
     r = {"images_seen": 5_120_000, "epochs": 102.4, "train_wall_time_s": 6000.0}
     assert run.budget(r) == "5.1M (102) | 100 min"
     r.update(init_from="experiments/runs/x", images_seen_before=7_680_000, wall_time_before_s=8280.0)
-    assert run.budget(r) == "5.1M (102) + 7.7M before | 100 min + 138 before"
+    assert run.budget(r) == "5.1M (102) + 7.7M before | 100 min + 138 min before"

@@ -139,6 +139,7 @@ def test_init_from_starts_from_the_parents_best_parameters(tmp_path, synthetic):
         r["step"]: r["wall_time_s"]
         for r in map(json.loads, (tmp_path / "parent" / "metrics.jsonl").read_text().splitlines())
     }[parent["best_step"]]
+    origin_keys = ("init_from", "init_step", "images_seen_before", "wall_time_before_s")
     assert child["init_from"] == str(tmp_path / "parent") and child["init_step"] == parent["best_step"]
     assert child["images_seen_before"] == parent["best_step"] * TINY.batch_size
     assert child["wall_time_before_s"] == pytest.approx(parent_wall, abs=0.1)
@@ -147,6 +148,19 @@ def test_init_from_starts_from_the_parents_best_parameters(tmp_path, synthetic):
     )
     assert grandchild["images_seen_before"] == (parent["best_step"] + child["best_step"]) * TINY.batch_size
 
+    # Resuming reads where it started from its own init_from.json: the parent may have moved.
+    (tmp_path / "parent").rename(tmp_path / "moved")
+    (tmp_path / "child" / "results.json").unlink()
+    resumed = train.train_and_evaluate(child_config, tmp_path / "child", synthetic, resume=True, progress=False)
+    assert {k: resumed[k] for k in origin_keys} == {k: child[k] for k in origin_keys}
+    (tmp_path / "moved").rename(tmp_path / "parent")
+
+    several = tmp_path / "several"
+    several.mkdir()
+    (several / "config.json").write_text(TINY.to_json())
+    (several / "seeds.json").write_text(json.dumps({"num_seeds": 2, "first_seed": 0}))
+    with pytest.raises(RamError, match="trained several seeds at once"):
+        train.train_and_evaluate(TINY.replace(init_from=str(several)), tmp_path / "y", synthetic)
     with pytest.raises(RamError, match="model differs from this config's .*core='rnn'"):
         train.train_and_evaluate(child_config.replace(core="gru"), tmp_path / "gru", synthetic, progress=False)
     with pytest.raises(RamError, match="is not a run folder"):
