@@ -47,6 +47,18 @@ def _mnist(glimpses: int, paper: float | None, *extra: str, **kw) -> Row:
     return _row("mnist28", glimpses, 45_000, paper, *MNIST_RECIPE, *extra, **kw)
 
 
+# Continuations (rows *-cont): a run's best parameters (init_from) trained further under a fresh
+# cosine schedule from half the learning rate, the std annealed from 0.05. The budget column counts
+# the parent's images and wall time too.
+CONTINUE = (
+    "learning_rate=5e-4",
+    "warmup_steps=1000",
+    "location_std=0.05",
+    "location_std_final=0.03",
+    "mean_penalty=0.01",
+    "mean_penalty_margin=1.5",
+)
+
 ROWS: dict[str, Row] = {
     # Table 1 (a): 28x28 MNIST, 8x8 retina, 1 scale.
     **{f"mnist28-g{n}": _mnist(n, p) for n, p in {2: 3.79, 3: 1.51, 4: 1.54, 5: 1.34}.items()},
@@ -202,8 +214,6 @@ ROWS: dict[str, Row] = {
         target=8.0,
         note="LSTM core, std annealed 0.1 -> 0.03, mean penalised only beyond |z| = 1.5, 100k steps",
     ),
-    # Continuations: a run's best parameters trained further under a fresh, lower cosine schedule
-    # (init_from). The budget column counts the parent's images and wall time too.
     "cluttered60-g8-lstm-cont": _row(
         "cluttered60",
         8,
@@ -211,12 +221,7 @@ ROWS: dict[str, Row] = {
         4.04,
         "core=lstm",
         "init_from=experiments/runs/cluttered60-g8-lstm",
-        "learning_rate=5e-4",
-        "warmup_steps=1000",
-        "location_std=0.05",
-        "location_std_final=0.03",
-        "mean_penalty=0.01",
-        "mean_penalty_margin=1.5",
+        *CONTINUE,
         public=2.63,
         target=3.0,
         note="cluttered60-g8-lstm's best, 80k more steps: lr 5e-4, std 0.05 -> 0.03, penalty beyond |z| = 1.5",
@@ -228,12 +233,7 @@ ROWS: dict[str, Row] = {
         10.83,
         "core=lstm",
         "init_from=experiments/runs/cluttered100-g8-lstm",
-        "learning_rate=5e-4",
-        "warmup_steps=1000",
-        "location_std=0.05",
-        "location_std_final=0.03",
-        "mean_penalty=0.01",
-        "mean_penalty_margin=1.5",
+        *CONTINUE,
         public=5.9,
         target=8.0,
         note="cluttered100-g8-lstm's best, 70k more steps: lr 5e-4, std 0.05 -> 0.03",
