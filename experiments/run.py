@@ -67,11 +67,12 @@ def fmt(x: float | None) -> str:
 def budget(r: dict) -> str:
     """Images seen (epochs) and wall time; a run started from another's parameters (init_from) adds
     what producing them cost: "5.1M (102) + 7.7M before | 100 min + 138 min before"."""
-    text = f"{r['images_seen'] / 1e6:.1f}M ({r['epochs']:.0f}) | {r['train_wall_time_s'] / 60:.0f} min"
+    images = f"{r['images_seen'] / 1e6:.1f}M ({r['epochs']:.0f})"
+    wall = f"{r['train_wall_time_s'] / 60:.0f} min"
     if r.get("init_from"):
-        before = f"{r['images_seen_before'] / 1e6:.1f}M"
-        text = text.replace(" |", f" + {before} before |") + f" + {r['wall_time_before_s'] / 60:.0f} min before"
-    return text
+        images += f" + {r['images_seen_before'] / 1e6:.1f}M before"
+        wall += f" + {r['wall_time_before_s'] / 60:.0f} min before"
+    return f"{images} | {wall}"
 
 
 def table(link: str = "runs") -> str:

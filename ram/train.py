@@ -108,14 +108,9 @@ def load_init_params(config: Config, params: nnx.State) -> tuple[nnx.State, dict
     chain of runs up to the parent's best step. Raises `RamError` when the parent's model differs."""
     parent_dir = Path(config.init_from)
     parent = evaluate.load_run_config(parent_dir)
-    if (parent_dir / checkpoints.SEEDS_FILE).is_file():
-        raise RamError(
-            f"init_from={config.init_from}: that run trained several seeds at once (ram train --seeds); "
-            "start from a single-seed run"
-        )
+    _, loaded, step = evaluate.load_best_params(parent_dir, parent)  # refuses a multi-seed run
     shapes = lambda tree: jax.tree.map(lambda x: tuple(x.shape), tree)  # noqa: E731
-    _, like = init_model(parent)
-    if shapes(like) != shapes(params):
+    if shapes(loaded) != shapes(params):
         differ = [
             f"{f.name}={getattr(parent, f.name)!r}"
             for f in dataclasses.fields(Config)
@@ -125,7 +120,6 @@ def load_init_params(config: Config, params: nnx.State) -> tuple[nnx.State, dict
             f"init_from={config.init_from}: that run's model differs from this config's "
             f"(it has {', '.join(differ) or 'other parameter shapes'}); its parameters cannot start this run"
         )
-    loaded, step = checkpoints.restore_best(parent_dir, like)
     before = _cost_before(parent_dir, parent)
     wall = None
     metrics = parent_dir / "metrics.jsonl"
