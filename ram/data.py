@@ -11,6 +11,10 @@ undo that with tensorflow-datasets' own hasher, so arrays come back in the origi
 validation is then the last 10,000 training images, as in the paper and in the cluttered-MNIST
 recipe. The decoded arrays are cached beside the prepared dataset (`ram-arrays.npz`), so later loads
 skip decoding the images again.
+
+Where tensorflow-datasets is not installed (say, a bare accelerator image), a local folder is read
+with numpy instead (`read_idx_folder`): the same arrays, which `tests/test_data.py` checks against the
+tensorflow-datasets path. Without either, loading fails with one line saying what to install or pass.
 """
 
 from __future__ import annotations
@@ -73,7 +77,7 @@ def check_mnist_dir(folder: str | os.PathLike) -> Path:
 
 
 def read_idx_folder(folder: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Reads the four IDX files with numpy, in file order (used by tests to check the tfds path)."""
+    """Reads the four IDX files with numpy, in file order (the fallback without tensorflow-datasets)."""
     folder = Path(folder)
 
     def read(name: str, offset: int) -> np.ndarray:
@@ -123,8 +127,13 @@ def load_mnist(mnist_dir: str | os.PathLike | None = None, data_dir: str | os.Pa
         check_mnist_dir(folder)
     try:
         import tensorflow_datasets as tfds
-    except ImportError as e:  # pragma: no cover - a broken install
-        raise DataError(f"tensorflow-datasets is not importable ({e}); reinstall ram") from None
+    except ImportError as e:
+        if folder is None:
+            raise DataError(
+                f"tensorflow-datasets is not importable ({e}): install it (pip install ram pulls it in) "
+                f"or pass --mnist-dir / set ${ENV_VAR} to a folder of the four MNIST files"
+            ) from None
+        return _split(read_idx_folder(folder))
 
     builder = tfds.builder("mnist", data_dir=data_dir, file_format="array_record")
     cache = Path(builder.data_dir) / "ram-arrays.npz"
@@ -153,6 +162,11 @@ def load_mnist(mnist_dir: str | os.PathLike | None = None, data_dir: str | os.Pa
         tmp = cache.with_suffix(".tmp.npz")
         np.savez(tmp, **arrays)
         os.replace(tmp, cache)
+    return _split(arrays)
+
+
+def _split(arrays: dict[str, np.ndarray]) -> Mnist:
+    """50k train / last 10k of the training file as validation / the 10k test images."""
     ti, tl = arrays["train_images"], arrays["train_labels"]
     return Mnist(
         train=Split(ti[:NUM_TRAIN], tl[:NUM_TRAIN]),

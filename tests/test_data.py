@@ -45,3 +45,32 @@ def test_corrupt_file_is_named(tmp_path, mnist_dir):
     path.write_bytes(path.read_bytes()[:-10])
     with pytest.raises(DataError, match="t10k-labels-idx1-ubyte.gz is corrupt"):
         data.load_mnist(tmp_path)
+
+
+def _hide_tfds(monkeypatch):
+    """Makes `import tensorflow_datasets` fail, as on an image without it."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def fake_import(name, *args, **kw):
+        if name == "tensorflow_datasets" or name.startswith("tensorflow_datasets."):
+            raise ImportError("No module named 'tensorflow_datasets'")
+        return real_import(name, *args, **kw)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+
+
+def test_without_tfds_a_local_folder_gives_the_same_splits(monkeypatch, mnist, mnist_dir):
+    _hide_tfds(monkeypatch)
+    fallback = data.load_mnist(mnist_dir)
+    for a, b in zip(fallback, mnist, strict=True):
+        np.testing.assert_array_equal(a.images, b.images)
+        np.testing.assert_array_equal(a.labels, b.labels)
+
+
+def test_without_tfds_and_without_a_folder_says_what_to_do(monkeypatch):
+    monkeypatch.delenv(data.ENV_VAR, raising=False)
+    _hide_tfds(monkeypatch)
+    with pytest.raises(DataError, match="tensorflow-datasets is not importable.*--mnist-dir"):
+        data.load_mnist()
