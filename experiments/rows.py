@@ -59,6 +59,19 @@ CONTINUE = (
     "mean_penalty_margin=1.5",
 )
 
+# On one H100 GPU (session 7): the LSTM recipe at batch 256. A train step takes about 2 ms there,
+# so a 150k-step run, 2-3 sessions' work on the CPU, takes 4-6 minutes ("shared": two runs at once).
+GPU = ("location_std_final=0.03", "mean_penalty=0.01", "mean_penalty_margin=1.5", "core=lstm", "batch_size=256")
+
+# Fine-tuning a finished run: its best parameters, a small learning rate and the std it ended with.
+FINE_TUNE = (
+    "learning_rate=2e-4",
+    "warmup_steps=1000",
+    "location_std=0.03",
+    "mean_penalty=0.01",
+    "mean_penalty_margin=1.5",
+)
+
 ROWS: dict[str, Row] = {
     # Table 1 (a): 28x28 MNIST, 8x8 retina, 1 scale.
     **{f"mnist28-g{n}": _mnist(n, p) for n, p in {2: 3.79, 3: 1.51, 4: 1.54, 5: 1.34}.items()},
@@ -237,5 +250,71 @@ ROWS: dict[str, Row] = {
         public=5.9,
         target=8.0,
         note="cluttered100-g8-lstm's best, 70k more steps: lr 5e-4, std 0.05 -> 0.03",
+    ),
+    "cluttered60-g8-lstm-gpu": _row(
+        "cluttered60",
+        8,
+        60_000,
+        4.04,
+        "location_std_final=0.03",
+        "mean_penalty=0.01",
+        "core=lstm",
+        "batch_size=256",
+        public=2.63,
+        target=3.0,
+        note="H100 alone: the LSTM penalty recipe at batch 256, 60k steps (the first GPU run)",
+    ),
+    "cluttered60-g8-lstm-gpu-180k": _row(
+        "cluttered60",
+        8,
+        180_000,
+        4.04,
+        *GPU,
+        public=2.63,
+        target=3.0,
+        note="H100, shared: LSTM at batch 256, 180k steps",
+    ),
+    "translated60-g8-lstm-gpu": _row(
+        "translated60",
+        8,
+        120_000,
+        1.20,
+        *GPU,
+        public=0.94,
+        target=1.2,
+        note="H100, shared: LSTM at batch 256, 120k steps",
+    ),
+    "cluttered100-g8-lstm-gpu": _row(
+        "cluttered100",
+        8,
+        100_000,
+        10.83,
+        *GPU,
+        public=5.9,
+        target=8.0,
+        note="H100, shared: LSTM at batch 256, 100k steps",
+    ),
+    "cluttered100-g8-lstm-gpu-150k": _row(
+        "cluttered100",
+        8,
+        150_000,
+        10.83,
+        *GPU,
+        public=5.9,
+        target=8.0,
+        note="H100, shared: LSTM at batch 256, 150k steps",
+    ),
+    "cluttered100-g8-lstm-gpu-150k-ft": _row(
+        "cluttered100",
+        8,
+        60_000,
+        10.83,
+        "core=lstm",
+        "batch_size=128",
+        "init_from=experiments/runs/cluttered100-g8-lstm-gpu-150k",
+        *FINE_TUNE,
+        public=5.9,
+        target=8.0,
+        note="the H100 150k run's best, fine-tuned on the 2-core CPU: lr 2e-4, batch 128, std 0.03",
     ),
 }
