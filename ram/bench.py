@@ -23,8 +23,32 @@ def _flops(compiled) -> float:
     return float(cost.get("flops", 0.0)) if cost else 0.0
 
 
-def matmul_rate(n: int = 2048, repeats: int = 5, dtype=jnp.float32) -> float:
-    """Measured dense matmul FLOP/s of the default device: the best of `repeats` n x n products."""
+def matmul_rate(
+    n: int | None = None,
+    repeats: int = 5,
+    dtype=jnp.float32,
+    min_seconds: float = 2e-3,
+    start: int = 2048,
+    largest: int = 16384,
+) -> float:
+    """Measured dense matmul FLOP/s of the default device: the best of `repeats` n x n products.
+
+    Without `n`, starts at `start` and doubles (up to `largest`) while one product takes under
+    `min_seconds`: on a GPU a 2048 product lasts about 0.2 ms, too short to time (an H100 gave
+    51-96 TFLOP/s across four processes), while on a CPU 2048 already takes a tenth of a second.
+    """
+    if n is not None:
+        return _matmul_rate_at(n, repeats, dtype)[0]
+    n = start
+    while True:
+        rate, seconds = _matmul_rate_at(n, repeats, dtype)
+        if seconds >= min_seconds or n >= largest:
+            return rate
+        n *= 2
+
+
+def _matmul_rate_at(n: int, repeats: int, dtype) -> tuple[float, float]:
+    """(FLOP/s, seconds) of the fastest of `repeats` n x n products."""
     a = jax.random.normal(jax.random.key(0), (n, n), dtype)
     b = jax.random.normal(jax.random.key(1), (n, n), dtype)
     f = jax.jit(lambda x, y: x @ y)
@@ -34,7 +58,7 @@ def matmul_rate(n: int = 2048, repeats: int = 5, dtype=jnp.float32) -> float:
         t = time.perf_counter()
         f(a, b).block_until_ready()
         best = min(best, time.perf_counter() - t)
-    return 2.0 * n**3 / best
+    return 2.0 * n**3 / best, best
 
 
 def _steady(fn, state, min_seconds: float):

@@ -43,3 +43,25 @@ def test_flops_count_grows_with_glimpses():
     small = Config(glimpse_features=32, core_hidden=32, batch_size=8)
     one, four = (bench.train_flops_per_image(small.replace(num_glimpses=n), data) for n in (1, 4))
     assert four > 2.5 * one  # the scan's body is counted once per glimpse, not once
+
+
+def test_matmul_rate_grows_the_product_until_it_is_long_enough_to_time(monkeypatch):
+    sizes = []
+
+    def fake(n, repeats, dtype):  # a device where every product takes 0.1 ms
+        sizes.append(n)
+        return 2.0 * n**3 / 1e-4, 1e-4
+
+    monkeypatch.setattr(bench, "_matmul_rate_at", fake)
+    assert bench.matmul_rate(start=64, largest=512) == 2.0 * 512**3 / 1e-4
+    assert sizes == [64, 128, 256, 512]
+    sizes.clear()
+    bench.matmul_rate(start=64, min_seconds=1e-5)  # long enough at once: one size only
+    assert sizes == [64]
+    sizes.clear()
+    bench.matmul_rate(n=100)
+    assert sizes == [100]
+
+
+def test_matmul_rate_measures_a_real_product():
+    assert bench.matmul_rate(n=128, repeats=2) > 0
