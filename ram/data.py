@@ -12,9 +12,10 @@ validation is then the last 10,000 training images, as in the paper and in the c
 recipe. The decoded arrays are cached beside the prepared dataset (`ram-arrays.npz`), so later loads
 skip decoding the images again.
 
-Where tensorflow-datasets is not installed (say, a bare accelerator image), a local folder is read
-with numpy instead (`read_idx_folder`): the same arrays, which `tests/test_data.py` checks against the
-tensorflow-datasets path. Without either, loading fails with one line saying what to install or pass.
+Where tensorflow-datasets is not installed (say, a bare accelerator image) or cannot prepare the
+folder (TensorFlow missing), a local folder is read with numpy instead (`read_idx_folder`): the same
+arrays, which `tests/test_data.py` checks against the tensorflow-datasets path. Without a folder,
+either failure ends with one line saying what to install or pass.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import sys
 from pathlib import Path
 from typing import NamedTuple
 
@@ -151,11 +153,18 @@ def load_mnist(mnist_dir: str | os.PathLike | None = None, data_dir: str | os.Pa
             try:
                 builder.download_and_prepare(download_config=config)
             except Exception as e:  # network down, TensorFlow missing, ...
-                hint = "" if folder else f" (offline? pass --mnist-dir or set ${ENV_VAR})"
-                raise DataError(
-                    f"tensorflow-datasets could not prepare mnist: {type(e).__name__}: "
-                    f"{str(e).splitlines()[0] if str(e) else ''}{hint}"
-                ) from None
+                reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+                if folder is None:
+                    raise DataError(
+                        f"tensorflow-datasets could not prepare mnist: {reason} "
+                        f"(offline? pass --mnist-dir or set ${ENV_VAR})"
+                    ) from None
+                # The folder's files passed their SHA-256 check: numpy reads the same arrays.
+                print(
+                    f"ram: tensorflow-datasets could not prepare mnist ({reason}); reading {folder} with numpy",
+                    file=sys.stderr,
+                )
+                return _split(read_idx_folder(folder))
         arrays = {}
         arrays["train_images"], arrays["train_labels"] = _read_split(builder, "train")
         arrays["test_images"], arrays["test_labels"] = _read_split(builder, "test")

@@ -1,6 +1,7 @@
 """MNIST through tensorflow-datasets from the local folder: same bytes and order as the files."""
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +11,9 @@ from ram.errors import DataError
 
 
 def test_tfds_arrays_equal_the_original_files_in_order(mnist, mnist_dir):
+    # The fixture went through tensorflow-datasets (not the numpy fallback): its decoded cache exists.
+    tfds = pytest.importorskip("tensorflow_datasets")
+    assert (Path(tfds.builder("mnist", file_format="array_record").data_dir) / "ram-arrays.npz").is_file()
     raw = data.read_idx_folder(mnist_dir)
     np.testing.assert_array_equal(np.concatenate([mnist.train.images, mnist.validation.images]), raw["train_images"])
     np.testing.assert_array_equal(np.concatenate([mnist.train.labels, mnist.validation.labels]), raw["train_labels"])
@@ -74,3 +78,20 @@ def test_without_tfds_and_without_a_folder_says_what_to_do(monkeypatch):
     _hide_tfds(monkeypatch)
     with pytest.raises(DataError, match="tensorflow-datasets is not importable.*--mnist-dir"):
         data.load_mnist()
+
+
+def test_when_tfds_cannot_prepare_a_local_folder_is_read_with_numpy(monkeypatch, capsys, tmp_path, mnist, mnist_dir):
+    tfds = pytest.importorskip("tensorflow_datasets")
+
+    def fail(self, *args, **kw):  # as without TensorFlow
+        raise ModuleNotFoundError("No module named 'tensorflow'")
+
+    monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", fail)
+    fallback = data.load_mnist(mnist_dir, data_dir=tmp_path)  # an empty data folder: must prepare
+    assert "could not prepare mnist (ModuleNotFoundError" in capsys.readouterr().err
+    for a, b in zip(fallback, mnist, strict=True):
+        np.testing.assert_array_equal(a.images, b.images)
+        np.testing.assert_array_equal(a.labels, b.labels)
+    monkeypatch.delenv(data.ENV_VAR, raising=False)
+    with pytest.raises(DataError, match="could not prepare mnist: ModuleNotFoundError.*--mnist-dir"):
+        data.load_mnist(data_dir=tmp_path)  # no folder to fall back on
