@@ -35,7 +35,7 @@ def matmul_rate(
 
     Without `n`, starts at `start` and doubles (up to `largest`) while one product takes under
     `min_seconds`: on a GPU a 2048 product lasts about 0.2 ms, too short to time (an H100 gave
-    51-96 TFLOP/s across four processes), while on a CPU 2048 already takes a tenth of a second.
+    51-96 TFLOP/s across four processes), while on a CPU 2048 already takes a quarter of a second.
     """
     if n is not None:
         return _matmul_rate_at(n, repeats, dtype)[0]
@@ -44,7 +44,7 @@ def matmul_rate(
         rate, seconds = _matmul_rate_at(n, repeats, dtype)
         if seconds >= min_seconds or n >= largest:
             return rate
-        n *= 2
+        n = min(2 * n, largest)
 
 
 def _matmul_rate_at(n: int, repeats: int, dtype) -> tuple[float, float]:

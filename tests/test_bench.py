@@ -59,6 +59,9 @@ def test_matmul_rate_grows_the_product_until_it_is_long_enough_to_time(monkeypat
     bench.matmul_rate(start=64, min_seconds=1e-5)  # long enough at once: one size only
     assert sizes == [64]
     sizes.clear()
+    bench.matmul_rate(start=96, largest=512)  # never past `largest`
+    assert sizes == [96, 192, 384, 512]
+    sizes.clear()
     bench.matmul_rate(n=100)
     assert sizes == [100]
 
