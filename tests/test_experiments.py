@@ -74,3 +74,27 @@ def test_budget_of_a_continued_run_counts_its_parent():
     assert run.budget(r) == "5.1M (102) | 100 min"
     r.update(init_from="experiments/runs/x", images_seen_before=7_680_000, wall_time_before_s=8280.0)
     assert run.budget(r) == "5.1M (102) + 7.7M before | 100 min + 138 min before"
+
+
+def test_every_recorded_run_has_the_config_of_its_row():
+    """rows.py can't drift from what ran: each recorded run's config.json is its row's config.
+
+    Runs of the first session saved fewer fields and `unroll_glimpses=false` (it changes speed, not
+    arithmetic; see experiments/README.md), so only the saved fields other than that are compared."""
+    import json
+
+    from rows import ROWS
+
+    from ram.config import get_config
+
+    checked = 0
+    for name, row in ROWS.items():
+        folder = EXPERIMENTS / "runs" / name
+        if not (folder / "results.json").is_file():
+            continue
+        saved = json.loads((folder / "config.json").read_text())
+        want = get_config(row.preset, list(row.overrides)).to_dict()
+        differ = {k: (saved[k], want.get(k)) for k in saved if k != "unroll_glimpses" and saved[k] != want.get(k)}
+        assert not differ, f"{name}: recorded config differs from rows.py (recorded, row): {differ}"
+        checked += 1
+    assert checked >= 20
