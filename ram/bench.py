@@ -37,8 +37,8 @@ def matmul_rate(
     `min_seconds`: on a GPU a 2048 product lasts about 0.2 ms, too short to time (an H100 gave
     51-96 TFLOP/s across four processes), while on a CPU 2048 already takes a quarter of a second.
     """
-    if n is not None:
-        return _matmul_rate_at(n, repeats, dtype)[0]
+    if n is not None:  # that size only
+        start = largest = n
     n = start
     while True:
         rate, seconds = _matmul_rate_at(n, repeats, dtype)
