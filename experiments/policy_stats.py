@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ram import evaluate, tasks
+from ram import rundir, tasks
 from ram.data import load_mnist
 from ram.episode import episode_fn
 from ram.errors import RamError
@@ -33,8 +33,9 @@ from ram.errors import RamError
 
 def policy_stats(run_dir: str, data, num_images: int = 2000, seed: int = 0) -> list[dict]:
     """One dict per glimpse: `{"glimpse", "z_p50", "z_p90", "z_p99", "saturated", "off_canvas"}`."""
-    config = evaluate.load_run_config(run_dir)
-    graphdef, params, step = evaluate.load_best_params(run_dir, config)
+    run = rundir.load_run(run_dir)
+    config, graphdef, step = run.config, run.graphdef, run.best_steps[0]
+    params = jax.tree.map(lambda x: x[0], run.params)  # the first seed
     split = tasks.to_device(data.validation)
     n = min(num_images, int(split.labels.shape[0]))
     images, _ = tasks.eval_batch("validation", split, jnp.arange(n), config)

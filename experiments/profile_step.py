@@ -13,10 +13,10 @@ import time
 
 import jax
 
-from ram import retina, tasks, train
+from ram import retina, step, tasks
 from ram.config import get_config
 from ram.episode import episode_fn
-from ram.losses import hybrid_loss
+from ram.losses import make_loss_fn
 
 
 def best_ms(f, *args, n: int = 20) -> float:
@@ -37,18 +37,19 @@ def main() -> None:
     b = cfg.batch_size
     images, labels = tasks.train_batch(key, data, cfg, b)
     locations = jax.random.uniform(key, (b, 2), minval=-1, maxval=1)
-    graphdef, params = train.init_model(cfg)
+    graphdef, params = step.init_model(cfg)
     episode = episode_fn(graphdef, cfg)
-    grad = jax.jit(jax.grad(lambda p: hybrid_loss(episode(p, images, key), labels)[0]))
-    step = jax.jit(train.make_train_step(graphdef, cfg))
-    state = train.init_state(cfg, params)
+    loss = make_loss_fn(graphdef, cfg)
+    grad = jax.jit(jax.grad(lambda p: loss(p, images, labels, key, cfg.location_std)[0]))
+    train_step = jax.jit(step.make_train_step(graphdef, cfg))
+    state = step.init_state(cfg, params)
     ret = jax.jit(lambda i, loc: retina.glimpse(i, loc, cfg.patch_size, cfg.num_scales, cfg.scale_factor))
     rows = {
         "batch generation": best_ms(lambda k: tasks.train_batch(k, data, cfg, b), key),
         f"retina, one glimpse (x{cfg.num_glimpses} per episode)": best_ms(ret, images, locations),
         "episode forward": best_ms(jax.jit(episode), params, images, key),
         "episode forward + backward": best_ms(grad, params),
-        "train step (batch, episode, grads, Adam)": best_ms(lambda s: step(s, data, key)[1]["loss"], state),
+        "train step (batch, episode, grads, Adam)": best_ms(lambda s: train_step(s, data, key)[1]["loss"], state),
     }
     print(f"{preset} {' '.join(overrides)} batch {b} on {jax.devices()[0].platform}")
     for name, ms in rows.items():

@@ -12,7 +12,6 @@ where it stopped. Extra arguments after `--` go to `ram train` (e.g. `-- --mnist
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import subprocess
 import sys
@@ -22,6 +21,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from rows import ROWS  # noqa: E402
 
+from ram.rundir import RunDir  # noqa: E402
+
 RUNS = HERE / "runs"
 README = HERE.parent / "README.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -29,12 +30,13 @@ START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 def command(name: str) -> list[str]:
     row = ROWS[name]
-    return ["ram", "train", row.preset, *row.overrides, "--run-dir", f"experiments/runs/{name}"]
+    seeds = ["--seeds", str(row.seeds)] if row.seeds > 1 else []
+    return ["ram", "train", row.preset, *row.overrides, *seeds, "--run-dir", f"experiments/runs/{name}"]
 
 
 def run_row(name: str, extra: list[str]) -> int:
     cmd = command(name) + extra
-    if (RUNS / name / "config.json").is_file():
+    if RunDir(RUNS / name).is_run():
         if (RUNS / name / "results.json").is_file():
             print(f"{name}: already recorded, skipping")
             return 0
@@ -70,9 +72,18 @@ def budget(r: dict) -> str:
     images = f"{r['images_seen'] / 1e6:.1f}M ({r['epochs']:.0f})"
     wall = f"{r['train_wall_time_s'] / 60:.0f} min"
     if r.get("init_from"):
-        images += f" + {r['images_seen_before'] / 1e6:.1f}M before"
-        wall += f" + {r['wall_time_before_s'] / 60:.0f} min before"
+        first = lambda x: x[0] if isinstance(x, list) else x  # noqa: E731 (seed 0's lineage)
+        images += f" + {first(r['images_seen_before']) / 1e6:.1f}M before"
+        wall += f" + {first(r['wall_time_before_s']) / 60:.0f} min before"
     return f"{images} | {wall}"
+
+
+def errors(r: dict, key: str) -> str:
+    """A per-seed figure of results.json: the value for one seed, mean +- std for several."""
+    if r["num_seeds"] == 1:
+        return f"{r[key][0]:.2f}"
+    s = r["summary"][key]
+    return f"{s['mean']:.2f} +- {s['std']:.2f} ({r['num_seeds']} seeds)"
 
 
 def table(link: str = "runs") -> str:
@@ -83,16 +94,16 @@ def table(link: str = "runs") -> str:
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, row in ROWS.items():
-        path = RUNS / name / "results.json"
-        if not path.is_file():
+        run = RunDir(RUNS / name)
+        if not (run.path / "results.json").is_file():
             continue
-        r = json.loads(path.read_text())
+        r = run.read_results()
         m = r.get("machine", {})
         cpu = m.get("platform") == "cpu"
         machine = f"{m.get('cpu_count', '?')}-core CPU" if cpu else m.get("device", "?")
         lines.append(
             f"| [{name}]({link}/{name}) | {fmt(row.paper)} | {fmt(row.public)} | {fmt(row.target)} "
-            f"| **{r['test_error_pct']:.2f}** | {r['test_error_mc_pct']:.2f} ({r['mc_samples']}) "
+            f"| **{errors(r, 'test_error_pct')}** | {errors(r, 'test_error_mc_pct')} ({r['mc_samples']}) "
             f"| {budget(r)} "
             f"| {machine} | {row.note} |"
         )

@@ -12,7 +12,7 @@ import time
 import jax
 import jax.numpy as jnp
 
-from ram import evaluate, tasks, train
+from ram import evaluate, step, tasks
 from ram.config import Config
 
 
@@ -77,9 +77,9 @@ def train_flops_per_image(config: Config, data: tasks.DeviceSplit) -> float:
     """FLOPs of one train step per image, from XLA's cost analysis of the compiled step.
 
     XLA counts a loop's body once, so the count uses the unrolled episode (the same arithmetic)."""
-    graphdef, params = train.init_model(config)
-    step = jax.jit(train.make_train_step(graphdef, config.replace(unroll_glimpses=True)))
-    lowered = step.lower(train.init_state(config, params), data, jax.random.key(0))
+    graphdef, params = step.init_model(config)
+    train_step = jax.jit(step.make_train_step(graphdef, config.replace(unroll_glimpses=True)))
+    lowered = train_step.lower(step.init_state(config, params), data, jax.random.key(0))
     return _flops(lowered.compile()) / config.batch_size
 
 
@@ -92,17 +92,16 @@ def bench_one(
 ) -> dict:
     """Training and evaluation throughput of `config` at `batch_size`."""
     config = config.replace(batch_size=batch_size, eval_batch_size=batch_size)
-    graphdef, params = train.init_model(config)
-    state = train.init_state(config, params)
-    key = jax.random.key(0)
+    graphdef, states = step.init_states(config)
+    keys, key = step.seed_keys(config, 1), jax.random.key(0)
 
     flops_per_image = train_flops_per_image(config, data)
 
-    chunk = train.make_train_chunk(graphdef, config)
-    calls_per_s, compile_s = _steady(lambda s: chunk(s, data, key)[0], state, min_seconds)
+    chunk = step.make_train_chunk(graphdef, config)
+    calls_per_s, compile_s = _steady(lambda s: chunk(s, data, keys)[0], states, min_seconds)
     train_ips = calls_per_s * config.steps_per_call * batch_size
 
-    _, params = train.init_model(config)  # the first params were donated to the train chunk
+    _, params = step.init_model(config)  # the first params were donated to the train chunk
     batch_eval = evaluate.make_batch_eval(graphdef, config, "validation", 1)
     index = jnp.arange(batch_size) % data.labels.shape[0]
     calls_per_s, eval_compile_s = _steady(
@@ -133,18 +132,15 @@ def bench_seeds(
     config: Config, batch_size: int, num_seeds: int, data: tasks.DeviceSplit, min_seconds: float = 3.0
 ) -> dict:
     """Total training images/s of `num_seeds` vmapped seeds against one seed alone."""
-    from ram import multiseed
-
     config = config.replace(batch_size=batch_size)
-    graphdef, states = multiseed.init_states(config, num_seeds)
-    keys = jax.vmap(jax.random.key)(jnp.arange(num_seeds))
-    chunk = multiseed.make_multi_chunk(graphdef, config)
+    graphdef, states = step.init_states(config, num_seeds)
+    keys = step.seed_keys(config, num_seeds)
+    chunk = step.make_train_chunk(graphdef, config, num_seeds)
     rate, compile_s = _steady(lambda s: chunk(s, data, keys)[0], states, min_seconds)
     vmapped = rate * config.steps_per_call * batch_size * num_seeds
-    graphdef, params = train.init_model(config)
-    single_chunk = train.make_train_chunk(graphdef, config)
-    key = jax.random.key(0)
-    rate1, _ = _steady(lambda s: single_chunk(s, data, key)[0], train.init_state(config, params), min_seconds)
+    graphdef, states = step.init_states(config)
+    single_chunk = step.make_train_chunk(graphdef, config)
+    rate1, _ = _steady(lambda s: single_chunk(s, data, keys[:1])[0], states, min_seconds)
     single = rate1 * config.steps_per_call * batch_size
     return {
         "batch_size": batch_size,

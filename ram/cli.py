@@ -13,7 +13,9 @@ Bad input ends with one line, `ram: error: ...`, and exit status 2; never a trac
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -33,6 +35,7 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ram", description="Recurrent Attention Model (Mnih et al., 2014) in JAX.")
     sub = parser.add_subparsers(dest="command", required=True)
+    parser.commands = sub.choices  # name -> sub-parser (main() parses each command's own arguments)
 
     p = sub.add_parser("train", help="train a preset; key=value overrides any config field")
     p.add_argument("preset", help="mnist28 | translated60 | cluttered60 | cluttered100 (see `ram presets`)")
@@ -85,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_train(args) -> int:
-    from ram import data, train
+    from ram import data, rundir, train
     from ram.config import get_config
 
     config = get_config(args.preset, args.overrides)
@@ -96,28 +99,24 @@ def cmd_train(args) -> int:
 
         jax.distributed.initialize()
     run_dir = Path(args.run_dir or f"runs/{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}")
+    rundir.RunDir(run_dir)  # fail fast on a file named as the folder
     if args.resume and not args.run_dir:
         raise RamError("--resume needs --run-dir of the run to continue")
     mnist = data.load_mnist(args.mnist_dir, args.data_dir)
     print(f"ram: training {args.preset} in {run_dir}", flush=True)
+    command = " ".join(["ram train", args.preset, *args.overrides, "--run-dir", str(run_dir)])
+    if args.seeds > 1:
+        command += f" --seeds {args.seeds}"
     try:
-        command = " ".join(["ram train", args.preset, *args.overrides, "--run-dir", str(run_dir)])
-        if args.seeds > 1:
-            from ram import multiseed
-
-            results = multiseed.train_seeds(
-                config,
-                run_dir,
-                mnist,
-                args.seeds,
-                resume=args.resume,
-                progress=not args.no_progress,
-                command=f"{command} --seeds {args.seeds}",
-            )
-        else:
-            results = train.train_and_evaluate(
-                config, run_dir, mnist, resume=args.resume, progress=not args.no_progress, command=command
-            )
+        results = train.train_and_evaluate(
+            config,
+            run_dir,
+            mnist,
+            num_seeds=args.seeds,
+            resume=args.resume,
+            progress=not args.no_progress,
+            command=command,
+        )
     except KeyboardInterrupt:
         again = ["ram train", args.preset, *args.overrides, "--run-dir", str(run_dir), "--resume"]
         if args.seeds > 1:
@@ -132,21 +131,25 @@ def cmd_train(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from ram import data, evaluate
+    from ram import data, evaluate, rundir
 
-    config = evaluate.load_run_config(args.run_dir)
+    config = rundir.RunDir(args.run_dir).config()
     if args.mc_samples is not None and args.mc_samples < 1:
         raise RamError(f"--mc-samples={args.mc_samples}: must be at least 1")
     mnist = data.load_mnist(args.mnist_dir, args.data_dir)
     results = evaluate.evaluate_run(args.run_dir, mnist, config=config, mc_samples=args.mc_samples)
     if args.json:
         print(json.dumps(results))
-    else:
+        return 0
+    for i, seed in enumerate(results["seeds"]):
         print(
-            f"{args.run_dir}: test error {results['test_error_pct']:.2f}% (single sample), "
-            f"{results['test_error_mc_pct']:.2f}% (probabilities averaged over {results['mc_samples']} "
-            f"trajectories); best step {results['best_step']}, validation {results['val_error_pct']:.2f}%"
+            f"{args.run_dir} (seed {seed}): test error {results['test_error_pct'][i]:.2f}% (single sample), "
+            f"{results['test_error_mc_pct'][i]:.2f}% (probabilities averaged over {results['mc_samples']} "
+            f"trajectories); best step {results['best_step'][i]}, validation {results['val_error_pct'][i]:.2f}%"
         )
+    if results["num_seeds"] > 1:
+        s = results["summary"]["test_error_pct"]
+        print(f"{args.run_dir}: test error {s['mean']:.2f}% +- {s['std']:.2f} over {results['num_seeds']} seeds")
     return 0
 
 
@@ -160,9 +163,9 @@ def check_num(num: int) -> None:
 
 
 def cmd_visualize(args) -> int:
-    from ram import data, evaluate, visualize
+    from ram import data, rundir, visualize
 
-    evaluate.load_run_config(args.run_dir)  # fail fast on a wrong folder
+    rundir.RunDir(args.run_dir).config()  # fail fast on a wrong folder
     check_num(args.num)
     paths = visualize.visualize_run(
         args.run_dir, data.load_mnist(args.mnist_dir, args.data_dir), num=args.num, seed=args.seed
@@ -179,36 +182,14 @@ def cmd_plot(args) -> int:
 
 
 def cmd_data(args) -> int:
-    import jax
-    import jax.numpy as jnp
-    import numpy as np
-
-    from ram import data, tasks
+    from ram import data, visualize
     from ram.config import get_config
 
     config = get_config(args.preset, args.overrides)
     check_num(args.num)
+    out = visualize.check_png_path(args.out or f"{args.preset}-{args.split}.png")
     mnist = data.load_mnist(args.mnist_dir, args.data_dir)
-    split = tasks.to_device(getattr(mnist, args.split))
-    if args.split == "train":
-        images, labels = tasks.train_batch(jax.random.key(0), split, config, args.num)
-    else:
-        images, labels = tasks.eval_batch(args.split, split, jnp.arange(args.num), config)
-    import matplotlib.pyplot as plt
-
-    cols = min(8, args.num)
-    rows = -(-args.num // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.5 * cols, 1.6 * rows), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, image, label in zip(axes.flat, np.asarray(images), np.asarray(labels), strict=False):
-        ax.imshow(image[..., 0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-        ax.set_title(str(label), fontsize=8)
-    fig.suptitle(f"{args.preset} ({args.split}, {config.canvas}x{config.canvas})", fontsize=10)
-    fig.tight_layout()
-    out = args.out or f"{args.preset}-{args.split}.png"
-    fig.savefig(out, dpi=100)
-    print(out)
+    print(visualize.plot_examples(config, mnist, args.split, args.num, out, title=args.preset))
     return 0
 
 
@@ -225,6 +206,8 @@ def cmd_bench(args) -> int:
         raise RamError(f"--batch-sizes={args.batch_sizes!r}: give positive batch sizes")
     if args.seeds < 1:
         raise RamError(f"--seeds={args.seeds}: must be at least 1")
+    if not math.isfinite(args.seconds) or args.seconds <= 0:
+        raise RamError(f"--seconds={args.seconds}: give a positive number of seconds to time each batch size")
     records = bench.run_bench(args.preset, config, sizes, args.seconds, seeds=args.seeds)
     if args.json:
         for r in records:
@@ -244,8 +227,19 @@ def cmd_presets(args) -> int:
     return 0
 
 
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parses `argv`; `key=value` overrides may come before, between or after the flags."""
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in parser.commands:
+        args = parser.commands[argv[0]].parse_intermixed_args(argv[1:])
+        args.command = argv[0]
+        return args
+    return parser.parse_args(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse(argv)
     if args.command in ("visualize", "plot", "data"):
         import matplotlib
 
@@ -263,6 +257,20 @@ def main(argv: list[str] | None = None) -> int:
         return handler(args)
     except RamError as e:
         print(f"ram: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # what no module could name more precisely: say which file, in one line
+        if e.errno not in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT):
+            raise
+        print(f"ram: error: cannot write {e.filename or 'a file'}: {e.strerror}", file=sys.stderr)
+        return 2
+    except Exception as e:
+        if "RESOURCE_EXHAUSTED" not in str(e):
+            raise
+        print(
+            f"ram: error: the device ran out of memory ({str(e).splitlines()[0][:160]}); lower batch_size, "
+            "eval_batch_size or --seeds",
+            file=sys.stderr,
+        )
         return 2
 
 

@@ -29,6 +29,8 @@ POLICIES = ("learned", "random")
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("constant", "linear", "cosine")
 DTYPES = ("float32", "bfloat16")
+BASELINES = ("learned", "loo", "both")
+CORE_GRADIENTS = ("none", "reinforce", "both")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +72,14 @@ class Config:
     baseline_weight: float = 1.0
     mean_penalty: float = 0.0  # > 0 keeps the policy's tanh out of saturation (glimpses parked at the edge)
     mean_penalty_margin: float = 0.0  # penalise only |z| beyond this (0: all of |z|^2, which also pulls to the centre)
+    samples_per_image: int = 1  # M: trajectories per training image inside the loss (every term averaged over M)
+    # Advantage R - baseline of REINFORCE: learned (b_t, the paper's) | loo (mean reward of the image's other
+    # M-1 trajectories; needs M >= 2) | both (the leave-one-out mean plus b_t's own correction).
+    baseline: str = "learned"
+    # Which terms train the core and glimpse network besides the cross-entropy: none (location network
+    # and baseline read stop_gradient(h_t)) | reinforce (REINFORCE and mean penalty too, as in the paper) |
+    # both (also the baseline's squared error).
+    core_gradients: str = "none"
 
     # Optimisation.
     batch_size: int = 64
@@ -148,6 +158,8 @@ class Config:
             ("optimizer", OPTIMIZERS),
             ("schedule", SCHEDULES),
             ("compute_dtype", DTYPES),
+            ("baseline", BASELINES),
+            ("core_gradients", CORE_GRADIENTS),
         ):
             need(getattr(self, name) in choices, f"{name}={getattr(self, name)!r}: choose one of {choices}")
         need(self.num_glimpses >= 1, f"num_glimpses={self.num_glimpses}: the model needs at least 1 glimpse")
@@ -206,6 +218,15 @@ class Config:
             "mc_samples",
         ):
             need(getattr(self, name) >= 1, f"{name}={getattr(self, name)}: must be at least 1")
+        need(
+            self.samples_per_image >= 1,
+            f"samples_per_image={self.samples_per_image}: must be at least 1 trajectory per image",
+        )
+        need(
+            self.baseline == "learned" or self.samples_per_image >= 2,
+            f"baseline={self.baseline} averages the rewards of the other samples of an image: "
+            f"set samples_per_image >= 2 (it is {self.samples_per_image})",
+        )
         need(self.policy_hidden >= 0, f"policy_hidden={self.policy_hidden}: must be >= 0 (0 = linear)")
         need(
             self.num_classes == 10,
@@ -232,6 +253,8 @@ class Config:
                     ("policy_hidden", 0),
                     ("mean_penalty", 0.0),
                     ("location_std_final", 0.0),
+                    ("baseline", "learned"),
+                    ("core_gradients", "none"),
                 )
                 if getattr(self, name) != off
             ]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import os
-from pathlib import Path
 
 import chex
 import jax
@@ -13,17 +12,19 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from ram import checkpoints, tasks
+from ram import rundir, tasks
 from ram.config import Config
 from ram.data import Mnist
 from ram.episode import episode_fn
-from ram.errors import RamError
-from ram.model import RAM
 
 
 @functools.lru_cache(maxsize=16)
 def make_batch_eval(graphdef: nnx.GraphDef, config: Config, split_name: str, mc_samples: int):
-    """Jitted `(params, split, index [B], key, std) -> (single_correct [B], mc_correct [B])` (bool).
+    """Jitted `(params, split, index [B], key, std) -> (single_correct [B], mc_correct [B], num_correct [B])`.
+
+    `single_correct` (bool): trajectory 0 classifies the image right; `mc_correct` (bool): the class
+    probabilities averaged over the M trajectories do; `num_correct` (int32, 0 to M): how many of
+    the M trajectories classify it right on their own.
 
     Cached: compiled once per (model, config, split, M) in a process."""
     episode = episode_fn(graphdef, config)
@@ -36,14 +37,21 @@ def make_batch_eval(graphdef: nnx.GraphDef, config: Config, split_name: str, mc_
         )  # [M, B, C]
         single = jnp.argmax(probs[0], -1) == labels
         averaged = jnp.argmax(probs.mean(0), -1) == labels
-        return single, averaged
+        num_correct = (jnp.argmax(probs, -1) == labels).sum(0, dtype=jnp.int32)
+        return single, averaged, num_correct
 
     return batch_eval
 
 
 def make_evaluator(graphdef: nnx.GraphDef, config: Config, split_name: str, split: tasks.DeviceSplit, mc_samples: int):
-    """`evaluate(params, seed, step) -> {"error_pct", "mc_error_pct", "mc_samples", "num_examples"}` over
-    a whole fixed split, in batches of `config.eval_batch_size` (the last one padded and masked).
+    """`evaluate(params, seed, step) -> {"error_pct", "mc_error_pct", "expected_error_pct", "mc_samples",
+    "num_examples"}` over a whole fixed split, in batches of `config.eval_batch_size` (the last one
+    padded and masked).
+
+    `error_pct` is the single-sample error of trajectory 0 (the paper's number); `mc_error_pct` the
+    error of the class probabilities averaged over the M trajectories; `expected_error_pct` the mean
+    over the M trajectories of each one's single-sample error (tfRAM's protocol; with M = 1 it is
+    `error_pct`).
 
     `step` is the train step the parameters come from: the policy samples with the std it had then
     (`Config.policy_std`); None means the end of training."""
@@ -53,16 +61,19 @@ def make_evaluator(graphdef: nnx.GraphDef, config: Config, split_name: str, spli
     def evaluate(params, seed: int = 0, step: int | None = None) -> dict:
         base = jax.random.key(seed)
         std = config.policy_std(config.train_steps if step is None else step)
-        single = mc = 0
+        single = mc = correct = 0
         for i, lo in enumerate(range(0, n, bs)):
             index = np.arange(lo, lo + bs)
             valid = index < n
-            s, m = batch_eval(params, split, jnp.asarray(np.where(valid, index, 0)), jax.random.fold_in(base, i), std)
+            index = jnp.asarray(np.where(valid, index, 0))
+            s, m, c = batch_eval(params, split, index, jax.random.fold_in(base, i), std)
             single += int(np.asarray(s)[valid].sum())
             mc += int(np.asarray(m)[valid].sum())
+            correct += int(np.asarray(c)[valid].sum())
         return {
             "error_pct": 100.0 * (1 - single / n),
             "mc_error_pct": 100.0 * (1 - mc / n),
+            "expected_error_pct": 100.0 * (1 - correct / (n * mc_samples)),
             "mc_samples": mc_samples,
             "num_examples": n,
         }
@@ -70,47 +81,42 @@ def make_evaluator(graphdef: nnx.GraphDef, config: Config, split_name: str, spli
     return evaluate
 
 
-def load_run_config(run_dir: str | os.PathLike) -> Config:
-    path = Path(run_dir) / "config.json"
-    if not path.is_file():
-        raise RamError(f"{run_dir} is not a run folder: it has no config.json")
-    return Config.from_json_file(path)
-
-
-def load_best_params(run_dir: str | os.PathLike, config: Config | None = None):
-    """(graphdef, best params, step) of a run folder."""
-    config = config or load_run_config(run_dir)
-    if (Path(run_dir) / checkpoints.SEEDS_FILE).is_file():
-        raise RamError(
-            f"{run_dir} trained several seeds at once (ram train --seeds): its results.json has each "
-            "seed's test error; ram eval and ram visualize read single-seed runs"
-        )
-    graphdef, like = nnx.split(RAM(config, rngs=nnx.Rngs(0)))
-    params, step = checkpoints.restore_best(run_dir, like)
-    return graphdef, params, step
-
-
 def evaluate_run(
     run_dir: str | os.PathLike, data: Mnist, *, config: Config | None = None, mc_samples: int | None = None
 ) -> dict:
-    """Test errors of a run's best-on-validation parameters.
+    """Test errors of each seed's best-on-validation parameters in a run folder.
 
     Returns:
-      `{"test_error_pct", "test_error_mc_pct", "mc_samples", "best_step", "val_error_pct", ...}`.
+      `{"num_seeds", "seeds", "best_step", "val_error_pct", "test_error_pct", "test_error_mc_pct",
+      "test_error_expected_pct", "summary", "mc_samples", "task", "num_glimpses"}`, the per-seed
+      figures as lists of N and the summary their mean, std, min and max (`ram.rundir.upgrade_results`'
+      schema).
     """
-    config = config or load_run_config(run_dir)
+    run = rundir.load_run(run_dir, config)
+    config = run.config
     mc_samples = mc_samples or config.mc_samples
-    graphdef, params, step = load_best_params(run_dir, config)
-    test = make_evaluator(graphdef, config, "test", tasks.to_device(data.test), mc_samples)
-    test = test(params, seed=config.seed, step=step)
-    val = make_evaluator(graphdef, config, "validation", tasks.to_device(data.validation), 1)
-    val = val(params, seed=config.seed, step=step)
-    return {
-        "test_error_pct": round(test["error_pct"], 4),
-        "test_error_mc_pct": round(test["mc_error_pct"], 4),
+    test = make_evaluator(run.graphdef, config, "test", tasks.to_device(data.test), mc_samples)
+    val = make_evaluator(run.graphdef, config, "validation", tasks.to_device(data.validation), 1)
+    per_seed = []
+    for i, (seed, step) in enumerate(zip(run.seeds, run.best_steps, strict=True)):
+        params = jax.tree.map(lambda x, i=i: x[i], run.params)
+        t = test(params, seed=seed, step=step)
+        v = val(params, seed=seed, step=step)
+        per_seed.append(
+            {
+                "best_step": int(step),
+                "val_error_pct": round(v["error_pct"], 4),
+                "test_error_pct": round(t["error_pct"], 4),
+                "test_error_mc_pct": round(t["mc_error_pct"], 4),
+                "test_error_expected_pct": round(t["expected_error_pct"], 4),
+            }
+        )
+    results = {
+        "num_seeds": len(run.seeds),
+        "seeds": run.seeds,
+        **{k: [s[k] for s in per_seed] for k in per_seed[0]},
         "mc_samples": mc_samples,
-        "best_step": step,
-        "val_error_pct": round(val["error_pct"], 4),
         "task": config.task,
         "num_glimpses": config.num_glimpses,
     }
+    return rundir.upgrade_results(results)

@@ -1,14 +1,16 @@
 """The networks of the Recurrent Attention Model (Mnih et al., 2014, Section 3), as Flax NNX modules.
 
     glimpse net  g_t = ReLU(Linear(h_g) + Linear(h_l)),  h_g = ReLU(Linear(retina)),  h_l = ReLU(Linear(l))
-    core         h_t = ReLU(Linear(h_{t-1}) + Linear(g_t))        (or an LSTM / GRU cell)
-    location     mu_t = tanh(z_t),  z_t = Linear(stop_gradient(h_t)),  l_{t+1} ~ N(mu_t, sigma^2 I)
+    core         h_t = ReLU(Linear(h_{t-1}) + Linear(g_t))        (or an LSTM / GRU cell; zero carry at t = 0)
+    location     mu_t = tanh(z_t),  z_t = Linear(h_t),  l_{t+1} ~ N(mu_t, sigma^2 I)
                  (with `policy_hidden > 0`, one ReLU layer before the Linear)
-    baseline     b_t = Linear(stop_gradient(h_t))
+    baseline     b_t = Linear(h_t)
     classifier   logits = Linear(h_T)
 
-The location network and the baseline read `stop_gradient(h_t)`: REINFORCE trains the location
-network only, and the squared error trains the baseline only (see `ram.losses`).
+The modules route no gradients themselves: `ram.episode` feeds the location network and the baseline
+`h_t` or `stop_gradient(h_t)` as `Config.core_gradients` says (by default both read
+`stop_gradient(h_t)`: REINFORCE trains the location network only, and the squared error the baseline
+only; see `ram.losses`).
 """
 
 from __future__ import annotations
@@ -51,8 +53,8 @@ class LocationNetwork(nnx.Module):
         self.first = nnx.Param(jnp.zeros((2,)))
 
     def __call__(self, hidden: chex.Array) -> tuple[chex.Array, chex.Array]:
-        """[B, core_hidden] -> ([B, 2] policy mean, [B, 2] its pre-tanh value); no gradient reaches the core."""
-        x = jax.lax.stop_gradient(hidden)
+        """[B, core_hidden] -> ([B, 2] policy mean, [B, 2] its pre-tanh value)."""
+        x = hidden
         if self.hidden is not None:
             x = jax.nn.relu(self.hidden(x))
         z = self.mean(x)
@@ -72,7 +74,7 @@ class Baseline(nnx.Module):
 
     def __call__(self, hidden: chex.Array) -> chex.Array:
         """[B, core_hidden] -> [B]."""
-        return self.value(jax.lax.stop_gradient(hidden))[:, 0]
+        return self.value(hidden)[:, 0]
 
 
 def compute_dtype(config: Config):
@@ -100,15 +102,17 @@ class RAM(nnx.Module):
         self.location_net = LocationNetwork(config, rngs=rngs)
         self.baseline = Baseline(config, rngs=rngs)
         self.classifier = nnx.Linear(config.core_hidden, config.num_classes, rngs=rngs)
-        self.core_kind = config.core
-        self.state_dtype = compute_dtype(config)
+        self.carry_dtype = compute_dtype(config)
 
-    def initial_state(self, batch_size: int):
-        """Zero recurrent state: [B, H], or a pair of them for the LSTM."""
-        zeros = jnp.zeros((batch_size, self.core.hidden_features), self.state_dtype)
-        return (zeros, zeros) if self.core_kind == "lstm" else zeros
+    def initial_carry(self, batch_size: int):
+        """The core's zero carry, from the cell's own `initialize_carry`: [B, H], or (c, h) for the LSTM.
+
+        Cast to the compute dtype: a bfloat16 cell returns bfloat16 carries, and a `lax.scan` carry
+        keeps one dtype. The zero initialiser ignores the key it is given."""
+        carry = self.core.initialize_carry((batch_size, self.core.in_features), rngs=nnx.Rngs(0))
+        return jax.tree.map(lambda x: x.astype(self.carry_dtype), carry)
 
     @staticmethod
-    def hidden(state) -> chex.Array:
-        """[B, H] output of the core from its state."""
-        return state[1] if isinstance(state, tuple) else state
+    def hidden(carry) -> chex.Array:
+        """[B, H] output h_t of the core given its carry (Flax's LSTM carry is (c, h); the others' is h)."""
+        return carry[1] if isinstance(carry, tuple) else carry

@@ -1,229 +1,76 @@
-"""Training: one jitted train step, fused `steps_per_call` at a time in a `lax.scan`.
+"""The training loop: one loop for one seed or N seeds trained at once.
 
-`train_and_evaluate(config, run_dir, data)` is the whole job: it trains, validates every
-`eval_every` steps, keeps orbax checkpoints of the latest state and of the best parameters on
-validation, appends metrics to `run_dir/metrics.jsonl`, and finally evaluates the best parameters on
-the test set. An interrupted run (Ctrl-C, a killed process) loses at most the steps since the last
-checkpoint; `resume=True` continues from it with the same data and noise it would have seen.
-
-Keys: the run's key is `key(seed)`; step `n` uses `fold_in(key, n)` inside the compiled step, so the
-host never splits keys and a resumed run is the same as an uninterrupted one.
+`train_and_evaluate(config, run_dir, data, num_seeds=N)` is the whole job. It calls the compiled
+chunk of `steps_per_call` train steps (`ram.step`), validates every seed every `eval_every` steps,
+keeps each seed's best parameters on validation and the latest state (for `--resume`) in the run
+folder (`ram.rundir`), logs one metrics line per validation, and finally tests each seed's best
+parameters. An interrupted run (Ctrl-C, SIGTERM, a killed process) loses at most the steps since
+the last checkpoint; `resume=True` continues from it with the data and noise it would have seen. A
+non-finite loss stops the run with one line; the last good checkpoint stays the one `--resume` and
+`ram eval` use.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
 import platform
 import signal
 import time
-from pathlib import Path
 from typing import NamedTuple
 
-import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
-from flax import nnx
-from jax.sharding import Mesh, NamedSharding
-from jax.sharding import PartitionSpec as P
 
-from ram import checkpoints, evaluate, tasks
+from ram import evaluate, rundir, step, tasks
 from ram.config import Config
 from ram.data import NUM_TRAIN, Mnist
-from ram.episode import episode_fn
 from ram.errors import RamError
-from ram.losses import hybrid_loss
-from ram.model import RAM
 
 
-class TrainState(NamedTuple):
-    step: chex.Array  # [] int32, number of steps taken
-    params: nnx.State
-    opt_state: optax.OptState
+class Best(NamedTuple):
+    """Each seed's lowest validation error so far and its step."""
+
+    val_error_pct: list[float]  # [N]
+    step: list[int]  # [N]
+
+    @classmethod
+    def fresh(cls, num_seeds: int) -> Best:
+        return cls([float("inf")] * num_seeds, [0] * num_seeds)
+
+    def to_json(self) -> list[dict]:
+        return [{"val_error_pct": v, "step": s} for v, s in zip(self.val_error_pct, self.step, strict=True)]
+
+    @classmethod
+    def from_json(cls, records: list[dict] | dict) -> Best:
+        records = records if isinstance(records, list) else [records]  # single-seed runs of older versions
+        return cls([r["val_error_pct"] for r in records], [r["step"] for r in records])
 
 
-def learning_rate_schedule(config: Config) -> optax.Schedule:
-    """Linear warm-up, then constant, linear decay to 0 (the paper's) or cosine decay to 0."""
-    peak, warm, total = config.learning_rate, config.warmup_steps, config.train_steps
-    if config.schedule == "constant":
-        main = optax.constant_schedule(peak)
-    elif config.schedule == "linear":
-        main = optax.linear_schedule(peak, 0.0, max(1, total - warm))
-    else:
-        main = optax.cosine_decay_schedule(peak, max(1, total - warm))
-    if warm == 0:
-        return main
-    return optax.join_schedules([optax.linear_schedule(0.0, peak, warm), main], [warm])
-
-
-def make_optimizer(config: Config) -> optax.GradientTransformation:
-    """Adam (default) or SGD with momentum (the paper's), after global-norm clipping."""
-    lr = learning_rate_schedule(config)
-    opt = optax.adam(lr) if config.optimizer == "adam" else optax.sgd(lr, momentum=config.momentum)
-    return optax.chain(optax.clip_by_global_norm(config.grad_clip), opt) if config.grad_clip else opt
-
-
-def init_model(config: Config, channels: int = 1) -> tuple[nnx.GraphDef, nnx.State]:
-    """`(graphdef, params)` of a freshly initialised model (initialised from `config.seed`)."""
-    model = RAM(config, channels, rngs=nnx.Rngs(config.seed))
-    return nnx.split(model)
-
-
-INIT_FILE = "init_from.json"  # in a run started with init_from: where it started, and what that cost
-
-
-def _read_json(path: Path, what: str):
-    try:
-        return json.loads(path.read_text())
-    except ValueError as e:
-        raise RamError(f"{path} is not valid JSON ({e}); cannot count {what}") from None
-
-
-def _cost_before(parent_dir: Path, parent: Config) -> dict:
-    """`{"images_seen_before", "wall_time_before_s"}` of the parent's own starting point: 0 for a
-    run initialised from its seed, else what its `init_from.json` (or its results.json) records."""
-    zero = {"images_seen_before": 0, "wall_time_before_s": 0.0}
-    if not parent.init_from:
-        return zero
-    for name in (INIT_FILE, "results.json"):
-        path = parent_dir / name
-        if path.is_file():
-            record = _read_json(path, "what the runs before it cost")
-            if all(k in record for k in zero):
-                return {k: record[k] for k in zero}
-    raise RamError(
-        f"init_from={parent_dir}: that run started from {parent.init_from}, but neither its {INIT_FILE} "
-        "nor its results.json says what that cost"
+def update_best(best: Best, val_errors: list[float], at_step: int) -> tuple[Best, np.ndarray]:
+    """`(best, improved [N] bool)`: a seed improves on a strictly lower validation error."""
+    improved = np.asarray([v < b for v, b in zip(val_errors, best.val_error_pct, strict=True)])
+    return (
+        Best(
+            [v if up else b for v, b, up in zip(val_errors, best.val_error_pct, improved, strict=True)],
+            [at_step if up else s for s, up in zip(best.step, improved, strict=True)],
+        ),
+        improved,
     )
 
 
-def load_init_params(config: Config, params: nnx.State) -> tuple[nnx.State, dict]:
-    """The best parameters of the run `config.init_from`, in place of the fresh `params`.
+def select_seeds(mask: np.ndarray, new, old):
+    """Per seed (leading axis): `new` where `mask`, else `old`."""
 
-    Returns `(params, origin)`: `origin` says where they come from and what producing them cost,
-    `{"init_from", "init_step", "images_seen_before", "wall_time_before_s"}`, counted along the
-    chain of runs up to the parent's best step. Raises `RamError` when the parent's model differs."""
-    parent_dir = Path(config.init_from)
-    parent = evaluate.load_run_config(parent_dir)
-    _, loaded, step = evaluate.load_best_params(parent_dir, parent)  # refuses a multi-seed run
-    shapes = lambda tree: jax.tree.map(lambda x: tuple(x.shape), tree)  # noqa: E731
-    if shapes(loaded) != shapes(params):
-        differ = [
-            f"{f.name}={getattr(parent, f.name)!r}"
-            for f in dataclasses.fields(Config)
-            if f.name not in _NOT_MODEL and getattr(parent, f.name) != getattr(config, f.name)
-        ]
-        raise RamError(
-            f"init_from={config.init_from}: that run's model differs from this config's "
-            f"(it has {', '.join(differ) or 'other parameter shapes'}); its parameters cannot start this run"
-        )
-    before = _cost_before(parent_dir, parent)
-    wall = None
-    metrics = parent_dir / "metrics.jsonl"
-    if metrics.is_file():
-        for line in metrics.read_text().splitlines():
-            try:
-                record = json.loads(line) if line.strip() else {}
-                if record.get("step") == step:
-                    wall = float(np.mean(record["wall_time_s"]))
-            except (ValueError, KeyError, TypeError):
-                raise RamError(f"{metrics} has a malformed line: {line[:80]!r}") from None
-    if wall is None:
-        raise RamError(f"init_from={config.init_from}: its metrics.jsonl has no line for its best step {step}")
-    origin = {
-        "init_from": str(config.init_from),
-        "init_step": int(step),
-        "images_seen_before": int(before["images_seen_before"] + step * parent.batch_size),
-        "wall_time_before_s": round(before["wall_time_before_s"] + wall, 1),
-    }
-    return loaded, origin
+    def pick(n, o):
+        return jnp.where(jnp.asarray(mask).reshape((-1,) + (1,) * (n.ndim - 1)), n, o)
+
+    return jax.tree.map(pick, new, old)
 
 
-# Config fields that do not shape the model's parameters (listed by load_init_params' error only
-# when they differ; the check itself compares parameter shapes).
-_NOT_MODEL = {
-    "task", "canvas", "clutter_pieces", "clutter_size", "train_shift", "compute_dtype", "location_std",
-    "location_std_final", "reinforce_weight", "baseline_weight", "mean_penalty", "mean_penalty_margin",
-    "batch_size", "train_steps", "optimizer", "learning_rate", "momentum", "schedule", "warmup_steps",
-    "grad_clip", "init_from", "seed", "unroll_glimpses", "steps_per_call", "eval_every", "eval_batch_size",
-    "mc_samples", "scale_factor",
-}  # fmt: skip
-
-
-def init_state(config: Config, params: nnx.State) -> TrainState:
-    return TrainState(jnp.zeros((), jnp.int32), params, make_optimizer(config).init(params))
-
-
-def make_mesh(devices=None) -> Mesh | None:
-    """A 1-D mesh over the batch axis of all (global) devices; None on a single device."""
-    devices = jax.devices() if devices is None else devices
-    return Mesh(np.asarray(devices), ("batch",)) if len(devices) > 1 else None
-
-
-def replicate(tree, mesh: Mesh | None):
-    """Places `tree` on every device of `mesh` (no-op without a mesh)."""
-    return tree if mesh is None else jax.device_put(tree, NamedSharding(mesh, P()))
-
-
-def make_train_step(graphdef: nnx.GraphDef, config: Config, mesh: Mesh | None = None):
-    """The pure train step `(state, data, key) -> (state, metrics)`.
-
-    `data` is the training `DeviceSplit` (an argument, not a closed-over constant, so the arrays
-    are not baked into the program); `key` is the run's key, folded with the step number here.
-    With a `mesh`, the batch is split over its devices (data parallel): parameters and data are
-    replicated, XLA partitions the episode and all-reduces the gradients. The random numbers do
-    not depend on the partitioning, so one device and several compute the same step.
-    """
-    batch_sharding = None if mesh is None else NamedSharding(mesh, P("batch"))
-    tx = make_optimizer(config)
-    episode = episode_fn(graphdef, config)
-
-    def loss_fn(params, images, labels, key, std):
-        traj = episode(params, images, key, std)
-        return hybrid_loss(
-            traj,
-            labels,
-            config.reinforce_weight,
-            config.baseline_weight,
-            config.mean_penalty,
-            config.mean_penalty_margin,
-        )
-
-    def train_step(state: TrainState, data: tasks.DeviceSplit, key: chex.PRNGKey):
-        data_key, episode_key = jax.random.split(jax.random.fold_in(key, state.step))
-        images, labels = tasks.train_batch(data_key, data, config, config.batch_size)
-        if batch_sharding is not None:
-            images = jax.lax.with_sharding_constraint(images, batch_sharding)
-            labels = jax.lax.with_sharding_constraint(labels, batch_sharding)
-        (loss, parts), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-            state.params, images, labels, episode_key, config.policy_std(state.step)
-        )
-        updates, opt_state = tx.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        metrics = dict(parts, loss=loss, grad_norm=optax.global_norm(grads))
-        return TrainState(state.step + 1, params, opt_state), metrics
-
-    return train_step
-
-
-def train_chunk_fn(graphdef: nnx.GraphDef, config: Config, steps: int | None = None, mesh: Mesh | None = None):
-    """Pure `(state, data, key) -> (state, mean metrics)` running `steps` train steps in a `lax.scan`."""
-    train_step = make_train_step(graphdef, config, mesh)
-    steps = steps or config.steps_per_call
-
-    def chunk(state, data, key):
-        state, metrics = jax.lax.scan(lambda s, _: train_step(s, data, key), state, None, length=steps)
-        return state, jax.tree.map(jnp.mean, metrics)
-
-    return chunk
-
-
-def make_train_chunk(graphdef: nnx.GraphDef, config: Config, steps: int | None = None, mesh: Mesh | None = None):
-    """`steps` fused train steps, jitted (the whole loop on the device, one dispatch)."""
-    return jax.jit(train_chunk_fn(graphdef, config, steps, mesh), donate_argnums=0)
+def non_finite_seeds(metrics: dict) -> list[int]:
+    """Indices of the seeds whose loss is NaN or Inf in the chunk's metrics ([N] each)."""
+    return [int(i) for i in np.flatnonzero(~np.isfinite(np.asarray(metrics["loss"], np.float64)))]
 
 
 def machine_info() -> dict:
@@ -261,54 +108,27 @@ class Interrupt:
         return False
 
 
-def prepare_run_dir(config: Config, run_dir: Path, resume: bool, num_seeds: int = 1) -> None:
-    """Writes `run_dir/config.json` (and `seeds.json` for several seeds), after checking that a
-    resumed run keeps its config and its number of seeds.
-
-    A resumed run may only change `train_steps`, and only when nothing is scheduled over it: it is
-    the horizon of the learning-rate schedule (a longer run would jump back to a high rate) and of
-    an annealed policy std (the saved checkpoints' std would change with it)."""
-    config = config.validate()
-    config_path, seeds_path = run_dir / "config.json", run_dir / checkpoints.SEEDS_FILE
-    if resume:
-        if not config_path.is_file():
-            raise RamError(f"--resume: {run_dir} holds no config.json; start a run there first")
-        recorded = json.loads(seeds_path.read_text())["num_seeds"] if seeds_path.is_file() else 1
-        if recorded != num_seeds:
-            raise RamError(f"--resume: {run_dir} trained {recorded} seed(s) at once; resume it with --seeds {recorded}")
-        saved = Config.from_json_file(config_path)
-        if saved.replace(train_steps=config.train_steps) != config.replace(train_steps=config.train_steps):
-            raise RamError(f"--resume: the config differs from {config_path}; only train_steps may change")
-        if saved.train_steps != config.train_steps and config.location_std_final:
-            raise RamError(
-                f"--resume: train_steps={config.train_steps} differs from the run's {saved.train_steps}, the horizon "
-                "of its annealed policy std (location_std_final); start a new run instead"
-            )
-        if saved.train_steps != config.train_steps and config.schedule != "constant":
-            raise RamError(
-                f"--resume: train_steps={config.train_steps} differs from the run's {saved.train_steps}, the horizon "
-                f"of its {config.schedule} learning-rate schedule; start a new run instead (or use schedule=constant)"
-            )
-    elif config_path.exists() or (run_dir / "checkpoints").exists() or (run_dir / "best").exists():
-        raise RamError(f"{run_dir} already holds a run: pass --resume to continue it, or choose another --run-dir")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    config_path.write_text(config.to_json())
-    if num_seeds > 1:
-        seeds_path.write_text(json.dumps({"num_seeds": num_seeds, "first_seed": config.seed}))
+def _one(values: list, num_seeds: int):
+    """A metric as logged: a number for one seed, a list for several."""
+    return values[0] if num_seeds == 1 else values
 
 
-def resume_metrics(run_dir: Path, config: Config, step: int) -> None:
-    """Before training resumes from the checkpoint of `step`: refuses a `train_steps` below it, and
-    drops the lines of metrics.jsonl logged after it (a run killed after logging a validation but
-    before its checkpoint was written logs that step again)."""
-    if step > config.train_steps:
-        raise RamError(f"--resume: the run is already at step {step}, past train_steps={config.train_steps}")
-    path = run_dir / "metrics.jsonl"
-    if path.is_file():
-        lines = path.read_text().splitlines(keepends=True)
-        kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
-        if len(kept) != len(lines):
-            path.write_text("".join(kept))
+def metrics_record(
+    config: Config, at_step: int, wall: float, sums: dict, count: int, val: list[float], best: Best, num_seeds: int
+) -> dict:
+    """One line of metrics.jsonl: the same fields for one seed and for N (then one value per seed)."""
+    sched = step.schedules(config)
+    return {
+        "step": at_step,
+        "epoch": at_step * config.batch_size / NUM_TRAIN,
+        "images_seen": at_step * config.batch_size,
+        "wall_time_s": round(wall, 2),
+        "learning_rate": float(sched.learning_rate(at_step)),
+        "location_std": float(sched.policy_std(at_step)),
+        **{f"train_{k}": _one([round(float(x), 6) for x in v / count], num_seeds) for k, v in sums.items()},
+        "val_error_pct": _one(val, num_seeds),
+        "best_val_error_pct": _one(best.val_error_pct, num_seeds),
+    }
 
 
 def train_and_evaluate(
@@ -316,118 +136,130 @@ def train_and_evaluate(
     run_dir: str | os.PathLike,
     data: Mnist,
     *,
+    num_seeds: int = 1,
     resume: bool = False,
     progress: bool = True,
     command: str | None = None,
 ) -> dict:
-    """Trains `config` in `run_dir` and returns the test results of the best validation checkpoint.
+    """Trains seeds `config.seed, ..., config.seed + num_seeds - 1` of `config` in `run_dir` and
+    returns the test results of each seed's best validation checkpoint.
 
     Args:
       config: a validated config.
-      run_dir: folder for config.json, metrics.jsonl, checkpoints/ and results.json.
+      run_dir: the run folder (`ram.rundir`).
       data: MNIST splits (`ram.data.load_mnist`).
+      num_seeds: seeds trained at once in one program (`jax.vmap`).
       resume: continue from the latest checkpoint in `run_dir`.
       progress: show a progress bar.
       command: the command line that started the run, recorded in results.json.
 
     Returns:
-      The dict written to `run_dir/results.json`.
+      The dict written to `run_dir/results.json` (`ram.rundir.upgrade_results`' schema).
     """
     from tqdm.auto import tqdm
 
-    run_dir = Path(run_dir).absolute()
-    mesh = make_mesh()
+    if num_seeds < 1:
+        raise RamError(f"--seeds={num_seeds}: must be at least 1")
+    run = rundir.RunDir(run_dir)
+    mesh = step.make_mesh()
     if mesh is not None and config.batch_size % mesh.size:
         raise RamError(f"batch_size={config.batch_size} must be a multiple of the {mesh.size} devices")
-    graphdef, params = init_model(config)
-    origin, init_file = {}, run_dir / INIT_FILE
-    if resume and init_file.is_file() and checkpoints.RunCheckpoints(run_dir).latest_step() is not None:
-        origin = _read_json(init_file, "where the run started")  # its checkpoint holds the rest
-    elif config.init_from:  # checked before the run folder is made
-        params, origin = load_init_params(config, params)
-    prepare_run_dir(config, run_dir, resume)
-    if origin:
-        init_file.write_text(json.dumps(origin, indent=2))
-    ckpt = checkpoints.RunCheckpoints(run_dir)
-    state = init_state(config, params)
-    best = {"val_error_pct": float("inf"), "step": 0}
-    wall_before = 0.0
-    if resume and ckpt.latest_step() is not None:
-        state, extra = ckpt.restore_latest(state)
-        best, wall_before = extra["best"], extra["wall_time_s"]
-        resume_metrics(run_dir, config, int(state.step))
+    graphdef, states = step.init_states(config, num_seeds)
+    origin = None
+    if resume and run.is_run() and run.latest_step() is not None:
+        origin = run.read_origin()  # its checkpoint holds the parameters
+    elif config.init_from:  # checked before the run folder is written
+        params, origin = rundir.start_from(config.init_from, config, states.params, num_seeds)
+        graphdef, states = step.init_states(config, num_seeds, params)
+    continuing = run.prepare(config, resume, num_seeds)
 
-    state = replicate(state, mesh)
-    train_data = replicate(tasks.to_device(data.train), mesh)
-    val_data = tasks.to_device(data.validation)
-    chunk = make_train_chunk(graphdef, config, mesh=mesh)
-    validate = evaluate.make_evaluator(graphdef, config, "validation", val_data, mc_samples=1)
-    key = jax.random.key(config.seed)
-    start = int(state.step)
-    t0 = time.perf_counter()
-    log = (run_dir / "metrics.jsonl").open("a")
-    bar = tqdm(total=config.train_steps, initial=start, disable=not progress, unit="step", dynamic_ncols=True)
-    sums, count, last_val = {}, 0, float("nan")
-    try:
-        with Interrupt():
-            while int(state.step) < config.train_steps:
-                state, metrics = chunk(state, train_data, key)
+    with run.lock(), Interrupt():
+        if origin:
+            run.write_origin(origin)
+        best, best_params, wall_before = Best.fresh(num_seeds), None, 0.0
+        if continuing:
+            states, extra = run.restore_latest(states, num_seeds)
+            at = int(states.step[0])
+            if at > config.train_steps:
+                raise RamError(f"--resume: the run is already at step {at}, past train_steps={config.train_steps}")
+            best, wall_before = Best.from_json(extra["best"]), extra["wall_time_s"]
+            if any(np.isfinite(best.val_error_pct)):
+                best_params, _ = run.restore_best(states.params, num_seeds)
+            run.truncate_metrics(at)
+
+        states = step.replicate(states, mesh)
+        train_data = step.replicate(tasks.to_device(data.train), mesh)
+        validate = evaluate.make_evaluator(graphdef, config, "validation", tasks.to_device(data.validation), 1)
+        chunk = step.make_train_chunk(graphdef, config, num_seeds, mesh=mesh)
+        keys = step.seed_keys(config, num_seeds)
+        seeds = list(range(config.seed, config.seed + num_seeds))
+        t0 = time.perf_counter()
+        bar = tqdm(
+            total=config.train_steps,
+            initial=int(states.step[0]),
+            disable=not progress,
+            unit="step",
+            dynamic_ncols=True,
+        )
+        sums, count, last_val = {}, 0, [float("nan")] * num_seeds
+        try:
+            while int(states.step[0]) < config.train_steps:
+                states, metrics = chunk(states, train_data, keys)
                 metrics = jax.device_get(metrics)
+                at = int(states.step[0])
+                bad = non_finite_seeds(metrics)
+                if bad:
+                    raise RamError(
+                        f"the loss became non-finite by step {at} (seed {', '.join(str(seeds[i]) for i in bad)}); "
+                        f"training stopped; the checkpoint of step {run.latest_step() or 0} is kept. Lower "
+                        "learning_rate or set grad_clip"
+                    )
                 for k, v in metrics.items():
-                    sums[k] = sums.get(k, 0.0) + float(v)
+                    sums[k] = sums.get(k, 0.0) + np.asarray(v, np.float64)
                 count += 1
-                step = int(state.step)
-                bar.update(step - bar.n)
+                bar.update(at - bar.n)
                 bar.set_postfix(
-                    loss=f"{metrics['loss']:.3f}",
-                    reward=f"{metrics['reward']:.3f}",
-                    val_err=f"{last_val:.2f}%",
+                    loss=" ".join(f"{x:.3f}" for x in metrics["loss"]),
+                    val_err=" ".join(f"{x:.2f}%" for x in last_val),
                     refresh=False,
                 )
-                if step % config.eval_every == 0 or step >= config.train_steps:
-                    val = validate(state.params, seed=config.seed, step=step)
-                    last_val = val["error_pct"]
-                    wall = wall_before + time.perf_counter() - t0
-                    if val["error_pct"] < best["val_error_pct"]:
-                        best = {"val_error_pct": val["error_pct"], "step": step}
-                        ckpt.save_best(step, state.params)
-                    record = {
-                        "step": step,
-                        "epoch": step * config.batch_size / NUM_TRAIN,
-                        "images_seen": step * config.batch_size,
-                        "wall_time_s": round(wall, 2),
-                        "learning_rate": float(learning_rate_schedule(config)(step)),
-                        "location_std": float(config.policy_std(step)),
-                        **{f"train_{k}": v / count for k, v in sums.items()},
-                        "val_error_pct": val["error_pct"],
-                        "best_val_error_pct": best["val_error_pct"],
-                    }
-                    log.write(json.dumps(record) + "\n")
-                    log.flush()
-                    ckpt.save_latest(step, state, {"best": best, "wall_time_s": wall})
-                    bar.write(
-                        f"step {step}: train error {100 * (1 - record['train_reward']):.2f}%  "
-                        f"val error {val['error_pct']:.2f}%  (best {best['val_error_pct']:.2f}%)"
+                if at % config.eval_every and at < config.train_steps:
+                    continue
+                val = [
+                    validate(step.seed_slice(states.params, i), seed=s, step=at)["error_pct"]
+                    for i, s in enumerate(seeds)
+                ]
+                last_val = val
+                best, improved = update_best(best, val, at)
+                if improved.any():
+                    best_params = select_seeds(
+                        improved, states.params, states.params if best_params is None else best_params
                     )
-                    sums, count = {}, 0
-    finally:  # also on Ctrl-C / SIGTERM: let the last checkpoint finish writing
-        bar.close()
-        log.close()
-        ckpt.wait()
-    wall = wall_before + time.perf_counter() - t0
+                    run.save_best(at, best_params, best.to_json(), num_seeds)
+                wall = wall_before + time.perf_counter() - t0
+                run.append_metrics(metrics_record(config, at, wall, sums, count, val, best, num_seeds))
+                run.save_latest(at, states, {"best": best.to_json(), "wall_time_s": wall}, num_seeds)
+                bar.write(
+                    f"step {at}: val error {' '.join(f'{v:.2f}%' for v in val)} "
+                    f"(best {' '.join(f'{v:.2f}%' for v in best.val_error_pct)})"
+                )
+                sums, count = {}, 0
+        finally:  # also on Ctrl-C / SIGTERM / a non-finite loss: let the last checkpoint finish writing
+            bar.close()
+            run.wait()
+        wall = wall_before + time.perf_counter() - t0
 
-    results = evaluate.evaluate_run(run_dir, data, config=config)
-    results.update(
-        {
-            "command": command,
-            "seed": config.seed,
-            "train_steps": config.train_steps,
-            "images_seen": config.train_steps * config.batch_size,
-            "epochs": config.train_steps * config.batch_size / NUM_TRAIN,
-            "train_wall_time_s": round(wall, 1),
-            **origin,
-            "machine": machine_info(),
-        }
-    )
-    (run_dir / "results.json").write_text(json.dumps(results, indent=2))
+        results = evaluate.evaluate_run(run.path, data, config=config)
+        results.update(
+            {
+                "command": command,
+                "train_steps": config.train_steps,
+                "images_seen": config.train_steps * config.batch_size,
+                "epochs": config.train_steps * config.batch_size / NUM_TRAIN,
+                "train_wall_time_s": round(wall, 1),
+                **(origin or {}),
+                "machine": machine_info(),
+            }
+        )
+        run.write_results(results)
     return results

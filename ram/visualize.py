@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import NamedTuple
@@ -19,10 +18,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ram import retina, tasks
+from ram import retina, rundir, tasks
 from ram.config import Config
 from ram.data import Mnist
 from ram.episode import episode_fn
+from ram.errors import RamError
 
 
 class Glimpses(NamedTuple):
@@ -157,8 +157,7 @@ def plot_glimpses(g: Glimpses, config: Config, path: str | os.PathLike | None = 
                 axes[row, step + 1].set_title(f"glimpse {step + 1}", fontsize=8)
     fig.tight_layout()
     if path is not None:
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
+        save_figure(fig, Path(path), dpi=100)
     return fig
 
 
@@ -188,16 +187,66 @@ def animate_glimpses(g: Glimpses, config: Config, path: str | os.PathLike, fps: 
     plt.close(fig)
 
 
-def visualize_run(run_dir: str | os.PathLike, data: Mnist, num: int = 8, seed: int = 0) -> list[Path]:
-    """Writes run_dir/glimpses.png and run_dir/glimpses.gif for the run's best checkpoint."""
-    from ram import evaluate
+def check_png_path(path: str | os.PathLike) -> Path:
+    """`path` for a figure, or one line saying why it cannot be written there."""
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise RamError(f"--out={path}: the figure is a PNG; give a name ending in .png")
+    if not path.parent.is_dir():
+        raise RamError(f"--out={path}: the folder {path.parent} does not exist")
+    if not os.access(path.parent, os.W_OK):
+        raise RamError(f"--out={path}: cannot write in {path.parent}")
+    return path
 
-    config = evaluate.load_run_config(run_dir)
-    graphdef, params, step = evaluate.load_best_params(run_dir, config)
-    g = run_glimpses(graphdef, params, config, data, num=num, seed=seed, step=step)
+
+def save_figure(fig, path: Path, **kw) -> Path:
+    """Saves and closes `fig`; a file-system error is one line naming the path."""
+    import matplotlib.pyplot as plt
+
+    try:
+        fig.savefig(path, **kw)
+    except OSError as e:
+        raise RamError(f"cannot write {path}: {e.strerror or e}") from None
+    finally:
+        plt.close(fig)
+    return path
+
+
+def plot_examples(config: Config, data: Mnist, split: str, num: int, path: str | os.PathLike, title: str = "") -> Path:
+    """A PNG grid of the first `num` examples of a split of the config's task (`ram data show`);
+    training examples are drawn as the train step draws them (key 0)."""
+    import matplotlib.pyplot as plt
+
+    device_split = tasks.to_device(getattr(data, split))
+    if split == "train":
+        images, labels = tasks.train_batch(jax.random.key(0), device_split, config, num)
+    else:
+        images, labels = tasks.eval_batch(split, device_split, jnp.arange(num), config)
+    cols = min(8, num)
+    rows = -(-num // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.5 * cols, 1.6 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, label in zip(axes.flat, np.asarray(images), np.asarray(labels), strict=False):
+        _show(ax, image)
+        ax.set_title(str(label), fontsize=8)
+    fig.suptitle(f"{title} ({split}, {config.canvas}x{config.canvas})", fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, Path(path), dpi=100)
+
+
+def visualize_run(run_dir: str | os.PathLike, data: Mnist, num: int = 8, seed: int = 0) -> list[Path]:
+    """Writes run_dir/glimpses.png and run_dir/glimpses.gif for the run's best checkpoint (of its
+    first seed, for a run of several seeds)."""
+    run = rundir.load_run(run_dir)
+    params = jax.tree.map(lambda x: x[0], run.params)
+    g = run_glimpses(run.graphdef, params, run.config, data, num=num, seed=seed, step=run.best_steps[0])
     png, gif = Path(run_dir) / "glimpses.png", Path(run_dir) / "glimpses.gif"
-    plot_glimpses(g, config, png)
-    animate_glimpses(g, config, gif)
+    for path in (png, gif):
+        if not os.access(path.parent, os.W_OK):
+            raise RamError(f"cannot write {path}: the run folder is read-only")
+    save_figure(plot_glimpses(g, run.config), png, dpi=100)
+    animate_glimpses(g, run.config, gif)
     return [png, gif]
 
 
@@ -205,21 +254,21 @@ def plot_curves(run_dir: str | os.PathLike) -> Path:
     """Writes run_dir/curves.png: loss parts, reward, train and validation error against steps."""
     import matplotlib.pyplot as plt
 
-    from ram.errors import RamError
-
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.is_file():
-        raise RamError(f"{path} does not exist: train the run first")
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    run = rundir.RunDir(run_dir)
+    if not (run.path / rundir.METRICS).is_file():
+        raise RamError(f"{run.path / rundir.METRICS} does not exist: train the run first")
+    rows = run.read_metrics()
     if not rows:
-        raise RamError(f"{path} is empty: no evaluation has been logged yet")
+        raise RamError(f"{run.path / rundir.METRICS} is empty: no evaluation has been logged yet")
     step = np.asarray([r["step"] for r in rows])
 
-    def col(key: str) -> np.ndarray:  # [S], or [S, N] for a --seeds N run (one line per seed)
-        return np.asarray([r[key] for r in rows], np.float64)
+    def col(key: str) -> np.ndarray:  # [S], or [S, N] for a --seeds N run (one line per seed); NaN for null
+        return np.asarray([np.nan if r.get(key) is None else r[key] for r in rows], np.float64)
 
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
-    for i, key in enumerate(("train_cross_entropy", "train_reinforce", "train_baseline", "train_loss")):
+    # Loss parts; `baseline` is the name runs logged before `baseline` became a config field.
+    parts = ("train_cross_entropy", "train_reinforce", "train_baseline_mse", "train_baseline", "train_loss")
+    for i, key in enumerate(k for k in parts if k in rows[0]):
         axes[0].plot(step, col(key), color=f"C{i}", label=key.removeprefix("train_"))
     axes[0].set_title("loss parts (train)")
     axes[1].plot(step, col("train_reward"), color="C0")
@@ -236,7 +285,4 @@ def plot_curves(run_dir: str | os.PathLike) -> Path:
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    out = Path(run_dir) / "curves.png"
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return save_figure(fig, run.path / "curves.png", dpi=100)

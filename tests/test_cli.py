@@ -26,6 +26,11 @@ def run(capsys, *argv):
         (["eval", "/no/such/run"], "not a run folder"),
         (["data", "show", "cluttered60", "--num", "20000"], "--num=20000: must be between 1 and 256"),
         (["plot", "/no/such/run"], "does not exist"),
+        (["bench", "mnist28", "--seconds", "-1"], "--seconds=-1.0: give a positive number"),
+        (["bench", "mnist28", "--seconds", "nan"], "--seconds=nan: give a positive number"),
+        (["data", "show", "mnist28", "--out", "/no/such/folder/x.png"], "the folder /no/such/folder does not exist"),
+        (["data", "show", "mnist28", "--out", "grid.txt"], "the figure is a PNG"),
+        (["train", "mnist28", "--run-dir", "/etc/hostname"], "is a file, not a run folder"),
     ],
 )
 def test_bad_input_fails_fast_with_one_line(capsys, argv, message):
@@ -58,7 +63,7 @@ def test_train_then_eval_json(capsys, tmp_path, mnist, mnist_dir):
     code, out, _ = run(capsys, "eval", str(run_dir), "--json", "--mnist-dir", mnist_dir)
     assert code == 0
     result = json.loads(out)
-    assert result["mc_samples"] == 2
+    assert result["mc_samples"] == 2 and result["seeds"] == [0]
     # eval reproduces the numbers recorded at the end of training exactly.
     for key in ("test_error_pct", "test_error_mc_pct", "val_error_pct", "best_step"):
         assert result[key] == trained[key]
@@ -67,14 +72,15 @@ def test_train_then_eval_json(capsys, tmp_path, mnist, mnist_dir):
 
 
 def test_interrupted_train_prints_the_command_that_resumes_it(capsys, tmp_path, mnist_dir, monkeypatch):
-    from ram import multiseed
+    from ram import train
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(multiseed, "train_seeds", interrupted)
+    monkeypatch.setattr(train, "train_and_evaluate", interrupted)
     run_dir = tmp_path / "run"
-    argv = ["train", "mnist28", "num_glimpses=4", "--run-dir", str(run_dir), "--seeds", "2", "--mnist-dir", mnist_dir]
+    # key=value overrides may come anywhere, also after the flags.
+    argv = ["train", "mnist28", "--run-dir", str(run_dir), "--seeds", "2", "num_glimpses=4", "--mnist-dir", mnist_dir]
     code, _, err = run(capsys, *argv)
     assert code == 130
     hint = err.strip().split("continue with: ")[1]

@@ -14,5 +14,5 @@ def test_short_training_on_real_mnist_learns(tmp_path, mnist):
         ["train_steps=1200", "eval_every=400", "warmup_steps=100", "learning_rate=2e-3", "mc_samples=2"],
     )
     results = train.train_and_evaluate(config, tmp_path, mnist, progress=False)
-    assert results["test_error_pct"] < 30.0, results
-    assert results["test_error_mc_pct"] < 30.0, results
+    [single], [averaged] = results["test_error_pct"], results["test_error_mc_pct"]
+    assert single < 30.0 and averaged < 30.0, results

@@ -7,11 +7,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import nnx
 
-from ram import tasks, train
+from ram import evaluate, step, tasks
 from ram.config import Config
-from ram.episode import episode_fn, gaussian_log_prob
-from ram.losses import hybrid_loss
+from ram.episode import episode_fn, episode_samples_fn, gaussian_log_prob
+from ram.losses import hybrid_loss, make_loss_fn
+from ram.model import RAM
 
 SMALL = Config(
     patch_size=4,
@@ -26,7 +28,7 @@ SMALL = Config(
 
 
 def setup(config=SMALL, batch=4, seed=0):
-    graphdef, params = train.init_model(config)
+    graphdef, params = nnx.split(RAM(config, rngs=nnx.Rngs(config.seed)))
     rng = np.random.default_rng(seed)
     images = jnp.asarray(rng.random((batch, 28, 28, 1)), jnp.float32)
     labels = jnp.asarray(rng.integers(0, 10, batch), jnp.int32)
@@ -83,14 +85,58 @@ def test_random_policy_control_has_no_policy_term():
     assert float(hybrid_loss(traj, labels)[1]["reinforce"]) == 0.0
 
 
-def _grads_of(term, config=SMALL):
+def test_one_sample_per_image_is_the_single_episode_loss_bit_for_bit():
+    config = SMALL.replace(first_location="learned")
     graphdef, params, images, labels = setup(config)
-    episode = episode_fn(graphdef, config)
+    key, std = jax.random.key(3), 0.07
 
-    def loss(p):
-        return hybrid_loss(episode(p, images, jax.random.key(7)), labels)[1][term]
+    def single(p):
+        return hybrid_loss(episode_fn(graphdef, config)(p, images, key, std), labels)
 
-    grads = jax.grad(loss)(params)
+    (total, metrics), grads = jax.value_and_grad(make_loss_fn(graphdef, config), has_aux=True)(
+        params, images, labels, key, std
+    )
+    (ref_total, ref_metrics), ref_grads = jax.value_and_grad(single, has_aux=True)(params)
+    np.testing.assert_array_equal(total, ref_total)
+    chex.assert_trees_all_equal(metrics, ref_metrics)
+    chex.assert_trees_all_equal(grads, ref_grads)
+
+
+def test_samples_per_image_are_independent_episodes_of_the_same_images():
+    """M trajectories of each image are one episode over the batch tiled M times inside the compiled
+    step (each copy samples its own glimpses); the loss averages every term over them."""
+    config = SMALL.replace(samples_per_image=3, first_location="learned")
+    graphdef, params, images, labels = setup(config)
+    key = jax.random.key(4)
+    traj = jax.jit(episode_samples_fn(graphdef, config))(params, images, key)
+    t, m, b = config.num_glimpses, 3, images.shape[0]
+    chex.assert_shape([traj.locations, traj.means, traj.pre_means], (t, m, b, 2))
+    chex.assert_shape([traj.log_probs, traj.baselines], (t, m, b))
+    chex.assert_shape(traj.logits, (m, b, 10))
+    chex.assert_shape(traj.policy_mask, (t,))
+    tiled = jax.jit(episode_fn(graphdef, config))(params, jnp.tile(images, (m, 1, 1, 1)), key)
+    for i in range(m):
+        rows = slice(i * b, (i + 1) * b)
+        np.testing.assert_allclose(traj.locations[:, i], tiled.locations[:, rows], rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(traj.logits[i], tiled.logits[rows], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(traj.locations[:, 0], traj.locations[:, 1])  # different samples
+    # With the learned baseline every term is a mean over the M * B trajectories.
+    _, metrics = make_loss_fn(graphdef, config)(params, images, labels, key, config.location_std)
+    _, whole = hybrid_loss(tiled, jnp.tile(labels, m))
+    for name in ("cross_entropy", "reinforce", "baseline_mse", "reward"):
+        np.testing.assert_allclose(metrics[name], whole[name], rtol=1e-4, atol=1e-6, err_msg=name)
+
+
+def _grads_of(term, config=SMALL):
+    """Sum of |d term / d params| per network, `term` a metric of the training loss or "total"."""
+    graphdef, params, images, labels = setup(config)
+    loss = make_loss_fn(graphdef, config)
+
+    def part(p):
+        total, metrics = loss(p, images, labels, jax.random.key(7), config.location_std)
+        return total if term == "total" else metrics[term]
+
+    grads = jax.grad(part)(params)
     norms = {}
     for path, leaf in jax.tree_util.tree_leaves_with_path(grads):
         module = str(path[0].key)
@@ -98,31 +144,57 @@ def _grads_of(term, config=SMALL):
     return norms
 
 
+def _reaches(norms):
+    return {k for k, v in norms.items() if v > 0}
+
+
+NETS = {"glimpse_net", "core", "location_net", "baseline", "classifier"}
+THROUGH_CORE = {"glimpse_net", "core"}  # what a term reaches through h_t
+
+
+@pytest.mark.parametrize("core_gradients", ["none", "reinforce", "both"])
 @pytest.mark.parametrize("first", ["random", "learned"])
-def test_cross_entropy_does_not_touch_location_network_or_baseline(first):
-    norms = _grads_of("cross_entropy", SMALL.replace(first_location=first))
-    assert norms["location_net"] == 0.0 and norms["baseline"] == 0.0
-    assert norms["glimpse_net"] > 0 and norms["core"] > 0 and norms["classifier"] > 0
+def test_cross_entropy_trains_classifier_core_and_glimpse_net_only(core_gradients, first):
+    norms = _grads_of("cross_entropy", SMALL.replace(first_location=first, core_gradients=core_gradients))
+    assert _reaches(norms) == THROUGH_CORE | {"classifier"}, norms
 
 
+# Which networks each term reaches, per `core_gradients`: the location network and the baseline read
+# stop_gradient(h_t) (none), or h_t for REINFORCE and the penalty (reinforce), or for all (both).
+REACHES = {
+    ("reinforce", "none"): {"location_net"},
+    ("reinforce", "reinforce"): {"location_net"} | THROUGH_CORE,
+    ("reinforce", "both"): {"location_net"} | THROUGH_CORE,
+    ("policy_penalty", "none"): {"location_net"},
+    ("policy_penalty", "reinforce"): {"location_net"} | THROUGH_CORE,
+    ("policy_penalty", "both"): {"location_net"} | THROUGH_CORE,
+    ("baseline_mse", "none"): {"baseline"},
+    ("baseline_mse", "reinforce"): {"baseline"},
+    ("baseline_mse", "both"): {"baseline"} | THROUGH_CORE,
+}
+
+
+@pytest.mark.parametrize("term, core_gradients", sorted(REACHES))
 @pytest.mark.parametrize("first", ["random", "learned"])
-def test_reinforce_touches_only_location_network(first):
-    norms = _grads_of("reinforce", SMALL.replace(first_location=first))
-    assert norms["location_net"] > 0
-    assert all(v == 0.0 for k, v in norms.items() if k != "location_net"), norms
+def test_each_term_trains_only_its_networks(term, core_gradients, first):
+    config = SMALL.replace(first_location=first, core_gradients=core_gradients)
+    assert _reaches(_grads_of(term, config)) == REACHES[term, core_gradients]
 
 
-def test_baseline_term_touches_only_baseline():
-    norms = _grads_of("baseline")
-    assert norms["baseline"] > 0
-    assert all(v == 0.0 for k, v in norms.items() if k != "baseline"), norms
+@pytest.mark.parametrize("baseline", ["learned", "loo", "both"])
+def test_baseline_modes_decide_what_trains_the_baseline(baseline):
+    """REINFORCE never trains the baseline (the advantage is a constant); the total trains it by
+    its squared error, except with `loo`, which neither uses nor trains it."""
+    config = SMALL.replace(samples_per_image=2, baseline=baseline)
+    assert _reaches(_grads_of("reinforce", config)) == {"location_net"}
+    assert _reaches(_grads_of("baseline_mse", config)) == {"baseline"}
+    total = _reaches(_grads_of("total", config))
+    assert total == NETS - ({"baseline"} if baseline == "loo" else set()), total
 
 
-@pytest.mark.parametrize("first", ["random", "learned"])
-def test_mean_penalty_touches_only_location_network(first):
-    norms = _grads_of("mean_penalty", SMALL.replace(first_location=first))
-    assert norms["location_net"] > 0
-    assert all(v == 0.0 for k, v in norms.items() if k != "location_net"), norms
+def test_random_policy_trains_no_policy_and_no_baseline():
+    norms = _grads_of("total", SMALL.replace(policy="random"))
+    assert _reaches(norms) == THROUGH_CORE | {"classifier"}, norms
 
 
 @pytest.mark.parametrize("first", ["random", "learned"])
@@ -179,7 +251,7 @@ def test_mean_penalty_margin_spares_means_inside_it():
     graphdef, params, images, labels = setup(config)
     episode = episode_fn(graphdef, config)
 
-    def part(p, margin, name="mean_penalty"):
+    def part(p, margin, name="policy_penalty"):
         traj = episode(p, images, jax.random.key(5))
         return hybrid_loss(traj, labels, mean_penalty=0.01, mean_penalty_margin=margin)[1][name]
 
@@ -205,15 +277,15 @@ def test_no_gradient_through_sampled_locations():
 
 
 def test_train_step_compiles_once():
-    graphdef, params = train.init_model(SMALL)
-    step = chex.assert_max_traces(train.make_train_step(graphdef, SMALL), n=1)
-    jitted = jax.jit(step)
+    graphdef, params = step.init_model(SMALL)
+    train_step = chex.assert_max_traces(step.make_train_step(graphdef, SMALL), n=1)
+    jitted = jax.jit(train_step)
     data = tasks.synthetic_split(32, seed=0)
-    state = train.init_state(SMALL, params)
+    state = step.init_state(SMALL, params)
     for _ in range(3):
         state, metrics = jitted(state, data, jax.random.key(0))
     assert int(state.step) == 3 and np.isfinite(float(metrics["loss"]))
-    chunk = train.make_train_chunk(graphdef, SMALL, steps=2)
+    chunk = jax.jit(step.train_chunk_fn(graphdef, SMALL, steps=2))
     for _ in range(3):
         state, _ = chunk(state, data, jax.random.key(0))
     assert chunk._cache_size() == 1 and int(state.step) == 9
@@ -221,10 +293,10 @@ def test_train_step_compiles_once():
 
 def test_train_step_samples_with_the_annealed_std_of_its_step():
     config = SMALL.replace(location_std=0.5, location_std_final=0.01, train_steps=10)
-    graphdef, params = train.init_model(config)
+    graphdef, params = step.init_model(config)
     data, key = tasks.synthetic_split(32, seed=2), jax.random.key(5)
-    state = train.init_state(config, params)._replace(step=jnp.asarray(10, jnp.int32))  # the schedule's end
-    _, metrics = jax.jit(train.make_train_step(graphdef, config))(state, data, key)
+    state = step.init_state(config, params)._replace(step=jnp.asarray(10, jnp.int32))  # the schedule's end
+    _, metrics = jax.jit(step.make_train_step(graphdef, config))(state, data, key)
     # The same step by hand, with the std of step 10 (0.01) and with the starting std (0.5).
     data_key, episode_key = jax.random.split(jax.random.fold_in(key, 10))
     images, labels = tasks.train_batch(data_key, data, config, config.batch_size)
@@ -237,26 +309,53 @@ def test_train_step_samples_with_the_annealed_std_of_its_step():
 
 
 def test_fused_chunk_equals_step_by_step():
-    graphdef, params = train.init_model(SMALL)
+    graphdef, params = step.init_model(SMALL)
     data = tasks.synthetic_split(32, seed=1)
     key = jax.random.key(4)
-    step = jax.jit(train.make_train_step(graphdef, SMALL))
-    state = train.init_state(SMALL, params)
+    train_step = jax.jit(step.make_train_step(graphdef, SMALL))
+    state = step.init_state(SMALL, params)
     for _ in range(4):
-        state, _ = step(state, data, key)
-    _, params = train.init_model(SMALL)
-    fused, _ = train.make_train_chunk(graphdef, SMALL, steps=4)(train.init_state(SMALL, params), data, key)
+        state, _ = train_step(state, data, key)
+    _, params = step.init_model(SMALL)
+    fused, _ = jax.jit(step.train_chunk_fn(graphdef, SMALL, steps=4))(step.init_state(SMALL, params), data, key)
     for x, y in zip(jax.tree.leaves(state.params), jax.tree.leaves(fused.params), strict=True):
         np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
 
 
-def test_bfloat16_matmuls_keep_float32_heads():
-    config = SMALL.replace(compute_dtype="bfloat16")
+@pytest.mark.parametrize("core", ["rnn", "lstm", "gru"])
+def test_bfloat16_matmuls_keep_float32_heads(core):
+    config = SMALL.replace(compute_dtype="bfloat16", core=core, first_location="learned")
     graphdef, params, images, labels = setup(config)
+    # The cell's own zero carry, in the compute dtype (a lax.scan carry keeps one dtype).
+    carry = nnx.merge(graphdef, params).initial_carry(4)
+    assert all(x.dtype == jnp.bfloat16 and not x.any() for x in jax.tree.leaves(carry))
+    assert len(jax.tree.leaves(carry)) == (2 if core == "lstm" else 1)
     traj = jax.jit(episode_fn(graphdef, config))(params, images, jax.random.key(2))
     assert traj.logits.dtype == traj.log_probs.dtype == traj.baselines.dtype == jnp.float32
     assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(params))  # parameters stay float32
-    ref = episode_fn(graphdef, SMALL)(params, images, jax.random.key(2))
+    f32 = config.replace(compute_dtype="float32")
+    ref = episode_fn(nnx.split(RAM(f32, rngs=nnx.Rngs(0)))[0], f32)(params, images, jax.random.key(2))
     np.testing.assert_allclose(traj.logits, ref.logits, atol=0.1)
-    norms = _grads_of("reinforce", config)
-    assert all(v == 0.0 for k, v in norms.items() if k != "location_net")
+    assert _reaches(_grads_of("reinforce", config)) == {"location_net"}
+    reinforce = _grads_of("reinforce", config.replace(core_gradients="reinforce"))
+    assert _reaches(reinforce) == {"location_net"} | THROUGH_CORE
+
+
+def test_evaluator_counts_each_trajectory_for_the_expected_error():
+    """`expected_error_pct` is the mean over the M trajectories of each one's single-sample error
+    (tfRAM's protocol); with M = 1 it is the single-sample error."""
+    config = SMALL.replace(eval_batch_size=8)
+    graphdef, params = step.init_model(config)
+    split = tasks.synthetic_split(12, seed=3)
+    batch_eval = evaluate.make_batch_eval(graphdef, config, "validation", 5)
+    index, key = jnp.arange(8), jax.random.key(1)
+    single, _, num_correct = batch_eval(params, split, index, key, config.location_std)
+    images, labels = tasks.eval_batch("validation", split, index, config)
+    episode = episode_fn(graphdef, config)
+    logits = jax.vmap(lambda k: episode(params, images, k).logits)(jax.random.split(key, 5))  # [M, B, C]
+    np.testing.assert_array_equal(num_correct, (jnp.argmax(logits, -1) == labels).sum(0))
+    assert num_correct.dtype == jnp.int32 and np.all(num_correct >= single)
+    one = evaluate.make_evaluator(graphdef, config, "validation", split, 1)(params, seed=2)
+    assert one["expected_error_pct"] == one["error_pct"]
+    five = evaluate.make_evaluator(graphdef, config, "validation", split, 5)(params, seed=2)
+    assert 0.0 <= five["expected_error_pct"] <= 100.0 and five["num_examples"] == 12

@@ -1,4 +1,5 @@
-"""Training loop behaviour: checkpoints, interruption and --resume, results files.
+"""The training loop, for one seed and for several: checkpoints, interruption and --resume, results,
+the non-finite guard, init_from.
 
 Uses a tiny model on small random arrays shaped like MNIST (synthetic; not MNIST)."""
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import TINY
 
-from ram import evaluate, train
+from ram import evaluate, rundir, step, tasks, train
 from ram.config import Config
 from ram.data import Mnist, Split
 from ram.errors import RamError
@@ -25,9 +26,8 @@ def synthetic():
     return Mnist(split(64), split(40), split(40))
 
 
-def params_of(run_dir):
-    _, params, step = evaluate.load_best_params(run_dir)
-    return params, step
+def params_of(run_dir, seed_index=0):
+    return rundir.load_run(run_dir).seed_params(seed_index)
 
 
 def test_run_folder_contents(tmp_path, synthetic):
@@ -38,6 +38,9 @@ def test_run_folder_contents(tmp_path, synthetic):
     assert {"train_loss", "train_reward", "val_error_pct", "wall_time_s"} <= set(lines[0])
     assert json.loads((run / "results.json").read_text()) == results
     assert {"test_error_pct", "test_error_mc_pct", "mc_samples", "train_wall_time_s", "machine"} <= set(results)
+    assert results["num_seeds"] == 1 and results["seeds"] == [0] and len(results["test_error_pct"]) == 1
+    assert results["summary"]["test_error_pct"]["mean"] == results["test_error_pct"][0]
+    assert results["best_step"][0] in (20, 40)
     assert Config.from_dict(json.loads((run / "config.json").read_text())) == TINY
     with pytest.raises(RamError, match="already holds a run"):
         train.train_and_evaluate(TINY, run, synthetic, progress=False)
@@ -51,24 +54,25 @@ def test_interrupted_run_resumes_to_the_same_parameters(tmp_path, synthetic, mon
     config = TINY.replace(eval_every=10)
     train.train_and_evaluate(config, tmp_path / "straight", synthetic, progress=False)
 
-    real_chunk = train.make_train_chunk
+    real_chunk = step.make_train_chunk
 
     def interrupting_chunk(*args, **kwargs):
         chunk, calls = real_chunk(*args, **kwargs), []
 
-        def wrapped(state, data, key):
+        def wrapped(states, data, keys):
             calls.append(1)
             if len(calls) == 3:  # after two chunks (and the checkpoint at step 20)
                 raise KeyboardInterrupt
-            return chunk(state, data, key)
+            return chunk(states, data, keys)
 
         return wrapped
 
-    monkeypatch.setattr(train, "make_train_chunk", interrupting_chunk)
+    monkeypatch.setattr(step, "make_train_chunk", interrupting_chunk)
     with pytest.raises(KeyboardInterrupt):
         train.train_and_evaluate(config, tmp_path / "cut", synthetic, progress=False)
-    monkeypatch.setattr(train, "make_train_chunk", real_chunk)
-    assert train.checkpoints.RunCheckpoints(tmp_path / "cut").latest_step() == 20
+    monkeypatch.setattr(step, "make_train_chunk", real_chunk)
+    assert rundir.RunDir(tmp_path / "cut").latest_step() == 20
+    assert not (tmp_path / "cut" / "lock").exists()  # released on the way out
     # As if killed after logging step 30 but before its checkpoint was written: resuming from step
     # 20 logs step 30 again, so the stale line must go.
     with (tmp_path / "cut" / "metrics.jsonl").open("a") as f:
@@ -85,8 +89,11 @@ def test_interrupted_run_resumes_to_the_same_parameters(tmp_path, synthetic, mon
 
 def test_resume_refuses_a_different_config(tmp_path, synthetic):
     train.train_and_evaluate(TINY, tmp_path, synthetic, progress=False)
-    with pytest.raises(RamError, match="only train_steps may change"):
-        train.train_and_evaluate(TINY.replace(core="gru"), tmp_path, synthetic, resume=True, progress=False)
+    # The message names each differing field with both values.
+    with pytest.raises(
+        RamError, match="core='gru' \\(the run has 'rnn'\\); seed=3 \\(the run has 0\\); only train_steps"
+    ):
+        train.train_and_evaluate(TINY.replace(core="gru", seed=3), tmp_path, synthetic, resume=True, progress=False)
     # train_steps is the cosine learning-rate schedule's horizon: a longer run would jump back up.
     with pytest.raises(RamError, match="horizon of its cosine learning-rate schedule"):
         train.train_and_evaluate(TINY.replace(train_steps=80), tmp_path, synthetic, resume=True, progress=False)
@@ -99,7 +106,7 @@ def test_constant_schedule_run_can_be_extended_but_not_shortened(tmp_path, synth
         train.train_and_evaluate(config.replace(train_steps=20), tmp_path, synthetic, resume=True, progress=False)
     (tmp_path / "results.json").unlink()
     results = train.train_and_evaluate(config.replace(train_steps=60), tmp_path, synthetic, resume=True, progress=False)
-    assert results["train_steps"] == 60
+    assert results["train_steps"] == 60 and results["images_seen"] == 60 * config.batch_size
     steps = [json.loads(x)["step"] for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert steps == [20, 40, 60]
 
@@ -114,16 +121,15 @@ def test_annealed_std_is_logged_and_checkpoints_are_evaluated_with_their_own(tmp
     # The validation error logged at the best step (std of that step) is what evaluating the saved
     # checkpoint gives again.
     logged = {r["step"]: r["val_error_pct"] for r in lines}
-    assert results["best_step"] < config.train_steps  # else the end-of-training std would do as well
-    assert results["val_error_pct"] == pytest.approx(logged[results["best_step"]], abs=1e-3)
+    [best_step], [val_error] = results["best_step"], results["val_error_pct"]
+    assert best_step < config.train_steps  # else the end-of-training std would do as well
+    assert val_error == pytest.approx(logged[best_step], abs=1e-3)
     # A resumed run may not move the horizon of its std schedule.
     with pytest.raises(RamError, match="horizon of its annealed policy std"):
         train.train_and_evaluate(config.replace(train_steps=80), tmp_path / "run", synthetic, resume=True)
 
 
 def test_init_from_starts_from_the_parents_best_parameters(tmp_path, synthetic):
-    from ram import multiseed
-
     parent = train.train_and_evaluate(TINY, tmp_path / "parent", synthetic, progress=False)
     fresh = train.train_and_evaluate(TINY.replace(learning_rate=1e-12), tmp_path / "fresh", synthetic, progress=False)
     # A learning rate of 1e-12 leaves the starting parameters as they are: the parent's, not the seed's.
@@ -138,15 +144,15 @@ def test_init_from_starts_from_the_parents_best_parameters(tmp_path, synthetic):
     parent_wall = {
         r["step"]: r["wall_time_s"]
         for r in map(json.loads, (tmp_path / "parent" / "metrics.jsonl").read_text().splitlines())
-    }[parent["best_step"]]
+    }[parent["best_step"][0]]
     origin_keys = ("init_from", "init_step", "images_seen_before", "wall_time_before_s")
     assert child["init_from"] == str(tmp_path / "parent") and child["init_step"] == parent["best_step"]
-    assert child["images_seen_before"] == parent["best_step"] * TINY.batch_size
-    assert child["wall_time_before_s"] == pytest.approx(parent_wall, abs=0.1)
+    assert child["images_seen_before"] == [parent["best_step"][0] * TINY.batch_size]
+    assert child["wall_time_before_s"][0] == pytest.approx(parent_wall, abs=0.1)
     grandchild = train.train_and_evaluate(
         TINY.replace(init_from=str(tmp_path / "child")), tmp_path / "grandchild", synthetic, progress=False
     )
-    assert grandchild["images_seen_before"] == (parent["best_step"] + child["best_step"]) * TINY.batch_size
+    assert grandchild["images_seen_before"] == [(parent["best_step"][0] + child["best_step"][0]) * TINY.batch_size]
 
     # Resuming reads where it started from its own init_from.json: the parent may have moved.
     (tmp_path / "parent").rename(tmp_path / "moved")
@@ -155,22 +161,126 @@ def test_init_from_starts_from_the_parents_best_parameters(tmp_path, synthetic):
     assert {k: resumed[k] for k in origin_keys} == {k: child[k] for k in origin_keys}
     (tmp_path / "moved").rename(tmp_path / "parent")
 
-    several = tmp_path / "several"
-    several.mkdir()
-    (several / "config.json").write_text(TINY.to_json())
-    (several / "seeds.json").write_text(json.dumps({"num_seeds": 2, "first_seed": 0}))
-    with pytest.raises(RamError, match="trained several seeds at once"):
-        train.train_and_evaluate(TINY.replace(init_from=str(several)), tmp_path / "y", synthetic)
+    # Two seeds start from a single-seed parent: both from its parameters.
+    both = train.train_and_evaluate(child_config, tmp_path / "two", synthetic, num_seeds=2, progress=False)
+    assert both["init_step"] == parent["best_step"] * 2
+    for i in (0, 1):
+        for x, y in zip(jax.tree.leaves(p), jax.tree.leaves(params_of(tmp_path / "two", i)[0]), strict=True):
+            np.testing.assert_allclose(x, y, atol=1e-6)
+    # ... but a parent of two seeds starts two seeds, not one or three.
+    with pytest.raises(RamError, match="trained 2 seeds at once; start 2 seeds"):
+        train.train_and_evaluate(TINY.replace(init_from=str(tmp_path / "two")), tmp_path / "y", synthetic)
     with pytest.raises(RamError, match="model differs from this config's .*core='rnn'"):
         train.train_and_evaluate(child_config.replace(core="gru"), tmp_path / "gru", synthetic, progress=False)
     with pytest.raises(RamError, match="is not a run folder"):
         train.train_and_evaluate(TINY.replace(init_from=str(tmp_path / "nowhere")), tmp_path / "x", synthetic)
     assert not (tmp_path / "x").exists()  # nothing written: the corrected command can use the same folder
-    with pytest.raises(RamError, match="--seeds trains fresh seeds"):
-        multiseed.train_seeds(child_config, tmp_path / "seeds", synthetic, 2, progress=False)
 
 
 def test_fields_named_as_not_shaping_the_model_are_config_fields():
     import dataclasses
 
-    assert train._NOT_MODEL <= {f.name for f in dataclasses.fields(Config)}
+    assert rundir.MODEL_FIELDS <= {f.name for f in dataclasses.fields(Config)}
+
+
+SEEDED = TINY.replace(warmup_steps=0, seed=5)
+
+
+def test_one_seed_is_the_unbatched_step_bit_for_bit():
+    """N = 1 drops the seed axis instead of vmapping it: a single-seed run computes what it always did."""
+    data = tasks.synthetic_split(32, seed=0)
+    graphdef, states = step.init_states(SEEDED)
+    states, _ = step.make_train_chunk(graphdef, SEEDED, steps=4)(states, data, step.seed_keys(SEEDED, 1))
+    g, params = step.init_model(SEEDED)
+    state, _ = jax.jit(step.train_chunk_fn(g, SEEDED, steps=4))(
+        step.init_state(SEEDED, params), data, jax.random.key(5)
+    )
+    for x, y in zip(jax.tree.leaves(state.params), jax.tree.leaves(states.params), strict=True):
+        np.testing.assert_array_equal(x, y[0])
+
+
+def test_vmapped_seeds_match_separate_runs():
+    data = tasks.synthetic_split(32, seed=0)
+    graphdef, states = step.init_states(SEEDED, 2)
+    states, metrics = step.make_train_chunk(graphdef, SEEDED, 2, steps=4)(states, data, step.seed_keys(SEEDED, 2))
+    assert metrics["loss"].shape == (2,)
+    for i, seed in enumerate((5, 6)):
+        one = SEEDED.replace(seed=seed)
+        g, single = step.init_states(one)
+        single, _ = step.make_train_chunk(g, one, steps=4)(single, data, step.seed_keys(one, 1))
+        for x, y in zip(jax.tree.leaves(single.params), jax.tree.leaves(states.params), strict=True):
+            np.testing.assert_allclose(x[0], y[i], rtol=1e-5, atol=1e-6)
+    a, b = (step.seed_slice(states.params, i) for i in (0, 1))
+    assert not np.allclose(a["classifier"]["kernel"][...], b["classifier"]["kernel"][...])
+
+
+def learnable(seed=1):
+    """Synthetic arrays (not MNIST) whose brightness gives the label: learnable, so validation errors move."""
+    rng = np.random.default_rng(seed)
+
+    def split(n):
+        labels = rng.integers(0, 10, n).astype(np.int32)
+        images = np.clip(labels[:, None, None] * 25 + rng.integers(0, 20, (n, 28, 28)), 0, 255)
+        return Split(images.astype(np.uint8), labels)
+
+    return Mnist(split(64), split(40), split(40))
+
+
+def test_several_seeds_keep_and_test_each_seeds_best(tmp_path):
+    data = learnable()
+    config = TINY.replace(train_steps=100, learning_rate=1e-2)
+    results = train.train_and_evaluate(config, tmp_path, data, num_seeds=2, progress=False)
+    log = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [20, 40, 60, 80, 100]
+    # Every metric of a single-seed run is logged, one value per seed.
+    assert {"epoch", "learning_rate", "location_std", "train_loss", "train_grad_norm"} <= set(log[0])
+    assert len(log[0]["train_loss"]) == 2 and isinstance(log[0]["learning_rate"], float)
+    assert results["seeds"] == [0, 1] and results["num_seeds"] == 2
+    # Not vacuous: some seed's best is not its final state.
+    assert any(s < config.train_steps for s in results["best_step"]), results
+    test = evaluate.make_evaluator(rundir.load_run(tmp_path).graphdef, config, "test", tasks.to_device(data.test), 2)
+    for i, seed in enumerate(results["seeds"]):
+        vals = [r["val_error_pct"][i] for r in log]
+        assert results["val_error_pct"][i] == pytest.approx(min(vals), abs=1e-4)
+        assert results["best_step"][i] == log[vals.index(min(vals))]["step"]  # the first minimum
+        params, best_step = params_of(tmp_path, i)
+        assert best_step == results["best_step"][i]
+        again = test(params, seed=seed, step=best_step)
+        assert results["test_error_pct"][i] == pytest.approx(again["error_pct"], abs=1e-4)
+    # ram eval reads the same schema back.
+    assert evaluate.evaluate_run(tmp_path, data) == {k: results[k] for k in evaluate.evaluate_run(tmp_path, data)}
+    np.testing.assert_allclose(results["summary"]["test_error_pct"]["mean"], np.mean(results["test_error_pct"]))
+
+
+def test_resume_must_keep_the_number_of_seeds(tmp_path, synthetic):
+    train.train_and_evaluate(TINY, tmp_path / "one", synthetic, progress=False)
+    with pytest.raises(RamError, match="trained 1 seed\\(s\\) at once; resume it with --seeds 1"):
+        train.train_and_evaluate(TINY, tmp_path / "one", synthetic, num_seeds=2, resume=True)
+    assert not (tmp_path / "one" / "seeds.json").exists()
+
+
+def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, synthetic, monkeypatch):
+    config = TINY.replace(eval_every=10)
+    real_chunk = step.make_train_chunk
+
+    def diverging_chunk(*args, **kwargs):
+        chunk, calls = real_chunk(*args, **kwargs), []
+
+        def wrapped(states, data, keys):
+            calls.append(1)
+            states, metrics = chunk(states, data, keys)
+            if len(calls) == 3:  # the third chunk (steps 21-30) diverges
+                metrics = dict(metrics, loss=np.full_like(np.asarray(metrics["loss"]), np.nan))
+            return states, metrics
+
+        return wrapped
+
+    monkeypatch.setattr(step, "make_train_chunk", diverging_chunk)
+    with pytest.raises(RamError, match="non-finite by step 30 \\(seed 0\\).*checkpoint of step 20 is kept"):
+        train.train_and_evaluate(config, tmp_path, synthetic, progress=False)
+    run = rundir.RunDir(tmp_path)
+    assert run.latest_step() == 20 and [r["step"] for r in run.read_metrics()] == [10, 20]
+    assert not (tmp_path / "results.json").exists() and not (tmp_path / "lock").exists()
+    monkeypatch.setattr(step, "make_train_chunk", real_chunk)
+    results = train.train_and_evaluate(config, tmp_path, synthetic, resume=True, progress=False)
+    assert [r["step"] for r in run.read_metrics()] == [10, 20, 30, 40] and results["num_seeds"] == 1

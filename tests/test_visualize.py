@@ -1,7 +1,6 @@
 """Glimpse figures draw at the pixels the retina sampled; files come out of a real (tiny) run."""
 
 import json
-from pathlib import Path
 
 import matplotlib
 
@@ -74,15 +73,31 @@ def tiny_run(tmp_path_factory, mnist):
     return run
 
 
-def test_visualize_and_plot_write_images(tiny_run, mnist):
+def colour_share(image, rgb, tol=40) -> float:
+    """Share of the pixels of a PIL image within `tol` of the colour `rgb` (0-255)."""
+    pixels = np.asarray(image.convert("RGB"), int)
+    return float((np.abs(pixels - np.asarray(rgb)).max(-1) < tol).mean())
+
+
+def test_visualize_and_plot_draw_glimpses_and_curves(tiny_run, mnist):
     from PIL import Image
 
+    red, blue, orange = (255, 51, 51), (31, 119, 180), (255, 127, 14)  # glimpse boxes; matplotlib's C0, C1
     png, gif = visualize.visualize_run(tiny_run, mnist, num=3)
-    assert Image.open(png).size[0] > 300
+    with Image.open(png) as im:
+        assert colour_share(im, red) > 1e-4  # the glimpse rectangles are drawn
     with Image.open(gif) as im:
         assert im.n_frames == Config().num_glimpses
-    curves = visualize.plot_curves(tiny_run)
-    assert Image.open(curves).size[0] > 300
+        frames = []
+        for i in range(im.n_frames):
+            im.seek(i)
+            frames.append(np.asarray(im.convert("RGB"), int))
+    # Each frame adds a glimpse: the frames differ, and more of the last is drawn in red than of the first.
+    assert all(np.abs(a - b).sum() > 0 for a, b in zip(frames, frames[1:], strict=False))
+    share = [float((np.abs(f - np.asarray(red)).max(-1) < 40).mean()) for f in (frames[0], frames[-1])]
+    assert share[1] > share[0]
+    with Image.open(visualize.plot_curves(tiny_run)) as im:  # train (C0) and validation (C1) curves
+        assert colour_share(im, blue) > 1e-3 and colour_share(im, orange) > 1e-4
     assert len((tiny_run / "metrics.jsonl").read_text().splitlines()) == 2
     assert json.loads((tiny_run / "results.json").read_text())["num_glimpses"] == 6
 
@@ -96,5 +111,8 @@ def test_plot_draws_a_multi_seed_run(tmp_path):
         {"step": s, **{k: [0.5 / s, 0.6 / s] for k in keys}, "val_error_pct": [50.0 / s, 40.0 / s]} for s in (1, 2, 3)
     ]
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    path = visualize.plot_curves(tmp_path)
-    assert Path(path).is_file() and Path(path).stat().st_size > 1000
+    from PIL import Image
+
+    with Image.open(visualize.plot_curves(tmp_path)) as im:
+        for colour in ((31, 119, 180), (255, 127, 14)):  # train (C0) and validation (C1), a line per seed
+            assert colour_share(im, colour) > 1e-3

@@ -1,0 +1,552 @@
+"""A run folder, and the only module that reads or writes one.
+
+    run_dir/config.json       the run's `Config`
+    run_dir/seeds.json        {"num_seeds", "first_seed"}: only for N > 1 seeds trained at once
+    run_dir/init_from.json    where a run started with `init_from` began, and what that cost
+    run_dir/metrics.jsonl     one JSON line per validation (per-seed lists when N > 1)
+    run_dir/results.json      test errors of each seed's best parameters (one schema for every N)
+    run_dir/best.json         each seed's best validation error and its step
+    run_dir/checkpoints/<s>/  orbax: the latest train state + {"best", "wall_time_s"} (two kept)
+    run_dir/best/<s>/         orbax: the parameters with the lowest validation error
+    run_dir/lock              the PID of the process training in the folder
+
+In memory every train state and parameter tree has a leading seed axis [N, ...]. On disk a
+single-seed run stores its trees without that axis (as every run recorded before the axis
+existed), a multi-seed run with it. Orbax writes each checkpoint to a temporary folder and renames
+it when complete, so a process killed mid-write leaves the previous checkpoint intact; `--resume`
+falls back to the older of the two kept if the newest does not restore.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import orbax.checkpoint as ocp
+from flax import nnx
+
+from ram.config import Config
+from ram.errors import RamError
+
+CONFIG, SEEDS, INIT_FROM, METRICS, RESULTS, BEST_JSON, LOCK = (
+    "config.json",
+    "seeds.json",
+    "init_from.json",
+    "metrics.jsonl",
+    "results.json",
+    "best.json",
+    "lock",
+)
+CHECKPOINTS, BEST = "checkpoints", "best"
+
+# Per-seed figures of results.json; each is a list with one entry per seed.
+PER_SEED = ("best_step", "val_error_pct", "test_error_pct", "test_error_mc_pct", "test_error_expected_pct")
+
+
+def _abstract(tree):
+    return jax.tree.map(ocp.utils.to_shape_dtype_struct, tree)
+
+
+def _squeeze(tree):
+    return jax.tree.map(lambda x: x[0], tree)
+
+
+def _expand(tree):
+    return jax.tree.map(lambda x: jnp.asarray(x)[None], tree)
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0][:200] if text else ''}"
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except OSError as e:
+        raise RamError(f"cannot write {path}: {e.strerror or e}") from None
+
+
+def _read_json(path: Path, what: str):
+    try:
+        return json.loads(path.read_text())
+    except ValueError as e:
+        raise RamError(f"{path} is not valid JSON ({e}); {what}") from None
+    except OSError as e:
+        raise RamError(f"cannot read {path}: {e.strerror or e}") from None
+
+
+def finite_or_none(value):
+    """JSON has no NaN or Inf: they are written as null (a diverged metric stays valid JSON)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, list):
+        return [finite_or_none(v) for v in value]
+    return value
+
+
+class RunDir:
+    """The files of one run folder. `num_seeds` is read from the folder when it holds a run."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path).absolute()
+        if self.path.exists() and not self.path.is_dir():
+            raise RamError(f"{self.path} is a file, not a run folder: choose another --run-dir")
+
+    # -- config and seeds ---------------------------------------------------------------------
+
+    def is_run(self) -> bool:
+        return (self.path / CONFIG).is_file()
+
+    def config(self) -> Config:
+        if not self.is_run():
+            raise RamError(f"{self.path} is not a run folder: it has no {CONFIG}")
+        return Config.from_json_file(self.path / CONFIG)
+
+    def num_seeds(self) -> int:
+        path = self.path / SEEDS
+        return int(_read_json(path, "restore it or start a new run")["num_seeds"]) if path.is_file() else 1
+
+    def seeds(self) -> list[int]:
+        first = self.config().seed
+        return list(range(first, first + self.num_seeds()))
+
+    def has_progress(self) -> bool:
+        """Whether a run trained here: a checkpoint, best parameters or a metrics line."""
+        metrics = self.path / METRICS
+        return (
+            ((self.path / CHECKPOINTS).is_dir() and self._latest().latest_step() is not None)
+            or (self.path / BEST).exists()
+            or (metrics.is_file() and metrics.stat().st_size > 0)
+        )
+
+    def prepare(self, config: Config, resume: bool, num_seeds: int) -> bool:
+        """Checks the folder for a fresh or resumed run of `config` and writes config.json (and
+        seeds.json for N > 1). Returns whether training continues from a checkpoint.
+
+        A resumed run may only change `train_steps`, and only when nothing is scheduled over it: it
+        is the horizon of the learning-rate schedule (a longer run would jump back to a high rate)
+        and of an annealed policy std (the saved checkpoints' std would change with it). A folder
+        holding only a config (a run stopped before its first checkpoint) starts afresh."""
+        config = config.validate()
+        progress = self.path.is_dir() and self.has_progress()
+        if resume and progress:
+            if not self.is_run():
+                raise RamError(f"--resume: {self.path} holds checkpoints but no {CONFIG}; it is not a run to continue")
+            recorded = self.num_seeds()
+            if recorded != num_seeds:
+                raise RamError(
+                    f"--resume: {self.path} trained {recorded} seed(s) at once; resume it with --seeds {recorded}"
+                )
+            check_resumable(self.config(), config, self.path / CONFIG)
+        elif progress:
+            raise RamError(
+                f"{self.path} already holds a run: pass --resume to continue it, or choose another --run-dir"
+            )
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise RamError(f"cannot create the run folder {self.path}: {e.strerror or e}") from None
+        _atomic_write(self.path / CONFIG, config.to_json())
+        if num_seeds > 1:
+            _atomic_write(self.path / SEEDS, json.dumps({"num_seeds": num_seeds, "first_seed": config.seed}))
+        elif (self.path / SEEDS).exists() and not progress:
+            (self.path / SEEDS).unlink()
+        return resume and progress
+
+    @contextlib.contextmanager
+    def lock(self):
+        """Keeps a second process from training into the folder; a lock left by a dead process is taken over."""
+        path = self.path / LOCK
+        me = {"pid": os.getpid(), "host": socket.gethostname()}
+        for _ in range(2):
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                try:
+                    owner = json.loads(path.read_text())
+                except (OSError, ValueError):
+                    owner = {}
+                if owner.get("host") == me["host"] and _alive(owner.get("pid")):
+                    raise RamError(
+                        f"{self.path} is being trained by process {owner['pid']}; wait for it or stop it "
+                        f"(if no such run is going on, delete {path})"
+                    ) from None
+                if owner.get("host") not in (None, me["host"]):
+                    raise RamError(
+                        f"{self.path} is locked by process {owner.get('pid')} on {owner['host']}; "
+                        f"if that run has ended, delete {path}"
+                    ) from None
+                print(f"ram: taking over the stale lock {path} (process {owner.get('pid')} has ended)", file=sys.stderr)
+                path.unlink(missing_ok=True)
+                continue
+            except OSError as e:
+                raise RamError(f"cannot write in the run folder {self.path}: {e.strerror or e}") from None
+            with os.fdopen(fd, "w") as f:
+                f.write(json.dumps(me))
+            break
+        try:
+            yield self
+        finally:
+            path.unlink(missing_ok=True)
+
+    # -- metrics -------------------------------------------------------------------------------
+
+    def append_metrics(self, record: dict) -> None:
+        line = json.dumps({k: finite_or_none(v) for k, v in record.items()}, allow_nan=False)
+        try:
+            with (self.path / METRICS).open("a") as f:
+                f.write(line + "\n")
+        except OSError as e:
+            raise RamError(f"cannot write {self.path / METRICS}: {e.strerror or e}") from None
+
+    def read_metrics(self) -> list[dict]:
+        """The lines of metrics.jsonl; a torn last line (a process killed mid-write) is skipped
+        with a warning, any other malformed line is an error naming it."""
+        path = self.path / METRICS
+        if not path.is_file():
+            return []
+        lines = path.read_text().splitlines()
+        rows = []
+        for i, line in enumerate(lines):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                if not isinstance(row, dict) or "step" not in row:
+                    raise ValueError("not a metrics record")
+            except ValueError:
+                if i == len(lines) - 1:
+                    print(f"ram: ignoring the torn last line of {path}", file=sys.stderr)
+                    continue
+                raise RamError(f"{path} line {i + 1} is not a metrics record: {line[:80]!r}") from None
+            rows.append(row)
+        return rows
+
+    def truncate_metrics(self, step: int) -> None:
+        """Keeps the metrics lines up to `step` (a resumed run logs the later steps again)."""
+        rows = self.read_metrics()
+        kept = [r for r in rows if r["step"] <= step]
+        path = self.path / METRICS
+        if path.is_file() and (len(kept) != len(rows) or not path.read_text().endswith("\n")):
+            _atomic_write(path, "".join(json.dumps(r) + "\n" for r in kept))
+
+    def wall_time_at(self, step: int) -> float:
+        for row in self.read_metrics():
+            if row["step"] == step:
+                return float(np.mean(row["wall_time_s"]))
+        raise RamError(f"{self.path / METRICS} has no line for step {step}")
+
+    # -- results and lineage --------------------------------------------------------------------
+
+    def write_results(self, results: dict) -> None:
+        _atomic_write(self.path / RESULTS, json.dumps(results, indent=2))
+
+    def read_results(self) -> dict:
+        path = self.path / RESULTS
+        if not path.is_file():
+            raise RamError(f"{path} does not exist: the run has not finished")
+        return upgrade_results(_read_json(path, "evaluate the run again with ram eval"))
+
+    def write_origin(self, origin: dict) -> None:
+        _atomic_write(self.path / INIT_FROM, json.dumps(origin, indent=2))
+
+    def read_origin(self) -> dict | None:
+        path = self.path / INIT_FROM
+        if not path.is_file():
+            return None
+        return _per_seed_origin(_read_json(path, "restore it or start a new run"))
+
+    def cost_before(self) -> dict:
+        """`{"images_seen_before": [N], "wall_time_before_s": [N]}` of this run's own starting
+        point: 0 for a run initialised from its seed, else what it records."""
+        n = self.num_seeds()
+        if not self.config().init_from:
+            return {"images_seen_before": [0] * n, "wall_time_before_s": [0.0] * n}
+        origin = self.read_origin()
+        if origin is None and (self.path / RESULTS).is_file():
+            origin = self.read_results()
+        if not origin or "images_seen_before" not in origin:
+            raise RamError(
+                f"init_from={self.path}: that run started from {self.config().init_from}, but neither its "
+                f"{INIT_FROM} nor its {RESULTS} says what that cost"
+            )
+        return {k: origin[k] for k in ("images_seen_before", "wall_time_before_s")}
+
+    # -- checkpoints -----------------------------------------------------------------------------
+
+    def _latest(self) -> ocp.CheckpointManager:
+        if not hasattr(self, "_latest_mngr"):
+            opts = ocp.CheckpointManagerOptions(max_to_keep=2, create=True)
+            self._latest_mngr = ocp.CheckpointManager(
+                self.path / CHECKPOINTS, options=opts, item_names=("state", "extra")
+            )
+        return self._latest_mngr
+
+    def _best(self) -> ocp.CheckpointManager:
+        if not hasattr(self, "_best_mngr"):
+            self._best_mngr = ocp.CheckpointManager(
+                self.path / BEST, options=ocp.CheckpointManagerOptions(max_to_keep=1, create=True)
+            )
+        return self._best_mngr
+
+    def latest_step(self) -> int | None:
+        return self._latest().latest_step() if (self.path / CHECKPOINTS).is_dir() else None
+
+    def _to_disk(self, tree, num_seeds: int):
+        return _squeeze(tree) if num_seeds == 1 else tree
+
+    def save_latest(self, step: int, states, extra: dict, num_seeds: int) -> None:
+        """Checkpoints the train states [N, ...] and `extra` (JSON) at `step`."""
+        try:
+            self._latest().save(
+                step,
+                args=ocp.args.Composite(
+                    state=ocp.args.StandardSave(self._to_disk(states, num_seeds)), extra=ocp.args.JsonSave(extra)
+                ),
+            )
+        except OSError as e:
+            raise RamError(f"cannot write a checkpoint in {self.path / CHECKPOINTS}: {e.strerror or e}") from None
+
+    def restore_latest(self, like, num_seeds: int):
+        """`(states [N, ...], extra)` of the newest checkpoint that restores; an older one is used
+        (and said) when the newest is corrupt."""
+        steps = sorted(self._latest().all_steps(), reverse=True)
+        abstract = _abstract(self._to_disk(like, num_seeds))
+        for i, step in enumerate(steps):
+            try:
+                out = self._latest().restore(
+                    step,
+                    args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract), extra=ocp.args.JsonRestore()),
+                )
+                state, extra = out["state"], dict(out["extra"])
+            except Exception as e:  # orbax and TensorStore raise many kinds for a damaged file
+                later = steps[i + 1] if i + 1 < len(steps) else None
+                if later is None:
+                    raise RamError(
+                        f"the checkpoint {self.path / CHECKPOINTS / str(step)} is corrupt ({_one_line(e)}) and no "
+                        f"older one restores; start the run again in a new folder"
+                    ) from None
+                print(
+                    f"ram: the checkpoint of step {step} is corrupt ({_one_line(e)}); resuming from step {later}",
+                    file=sys.stderr,
+                )
+                continue
+            return (_expand(state) if num_seeds == 1 else state), extra
+        raise RamError(f"{self.path / CHECKPOINTS} holds no checkpoint")
+
+    def save_best(self, step: int, params, best: list[dict], num_seeds: int) -> None:
+        """Saves the best parameters [N, ...] and each seed's `{"val_error_pct", "step"}`."""
+        try:
+            self._best().save(step, args=ocp.args.StandardSave(self._to_disk(params, num_seeds)), force=True)
+            self._best().wait_until_finished()
+        except OSError as e:
+            raise RamError(f"cannot write a checkpoint in {self.path / BEST}: {e.strerror or e}") from None
+        _atomic_write(self.path / BEST_JSON, json.dumps({"best": best}))
+
+    def restore_best(self, like, num_seeds: int) -> tuple[nnx.State, list[int]]:
+        """`(params [N, ...], each seed's best step)`."""
+        path = self.path / BEST
+        step = self._best().latest_step() if path.is_dir() else None
+        if step is None:
+            raise RamError(f"{path} holds no checkpoint: train the run first (ram train ... --run-dir {self.path})")
+        try:
+            params = self._best().restore(
+                step, args=ocp.args.StandardRestore(_abstract(self._to_disk(like, num_seeds)))
+            )
+        except Exception as e:
+            raise RamError(
+                f"the checkpoint {path / str(step)} does not restore ({_one_line(e)}): it is corrupt, or "
+                f"{self.path / CONFIG} no longer describes its model"
+            ) from None
+        steps = [step] * num_seeds
+        if (self.path / BEST_JSON).is_file():
+            steps = [
+                b["step"] for b in _read_json(self.path / BEST_JSON, "delete it to use the checkpoint's step")["best"]
+            ]
+        return (_expand(params) if num_seeds == 1 else params), steps
+
+    def wait(self) -> None:
+        if hasattr(self, "_latest_mngr"):
+            self._latest_mngr.wait_until_finished()
+        if hasattr(self, "_best_mngr"):
+            self._best_mngr.wait_until_finished()
+
+
+def _alive(pid) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# Config fields a resumed run may not change without saying so; `train_steps` has its own rules.
+def check_resumable(saved: Config, config: Config, path: Path) -> None:
+    """Raises `RamError` naming every field in which `config` differs from the saved one."""
+    differ = [
+        f"{f.name}={getattr(config, f.name)!r} (the run has {getattr(saved, f.name)!r})"
+        for f in dataclasses.fields(Config)
+        if f.name != "train_steps" and getattr(saved, f.name) != getattr(config, f.name)
+    ]
+    if differ:
+        raise RamError(f"--resume: the config differs from {path} in {'; '.join(differ)}; only train_steps may change")
+    if saved.train_steps != config.train_steps and config.location_std_final:
+        raise RamError(
+            f"--resume: train_steps={config.train_steps} differs from the run's {saved.train_steps}, the horizon "
+            "of its annealed policy std (location_std_final); start a new run instead"
+        )
+    if saved.train_steps != config.train_steps and config.schedule != "constant":
+        raise RamError(
+            f"--resume: train_steps={config.train_steps} differs from the run's {saved.train_steps}, the horizon "
+            f"of its {config.schedule} learning-rate schedule; start a new run instead (or use schedule=constant)"
+        )
+
+
+class Run(NamedTuple):
+    """A trained run, as evaluation and visualisation read it."""
+
+    config: Config
+    graphdef: nnx.GraphDef
+    params: nnx.State  # best parameters on validation, [N, ...]
+    best_steps: list[int]  # [N] the step each seed's best parameters come from
+    seeds: list[int]  # [N]
+
+    def seed_params(self, i: int = 0) -> tuple[nnx.State, int]:
+        """`(best parameters, their step)` of seed index `i`."""
+        return jax.tree.map(lambda x: x[i], self.params), self.best_steps[i]
+
+
+def load_run(path: str | os.PathLike, config: Config | None = None) -> Run:
+    """The best parameters of every seed of the run in `path`."""
+    from ram.step import init_model
+
+    run = RunDir(path)
+    config = config or run.config()
+    graphdef, params = init_model(config)
+    n = run.num_seeds()
+    params, steps = run.restore_best(jax.tree.map(lambda x: jnp.broadcast_to(x, (n, *x.shape)), params), n)
+    return Run(config, graphdef, params, steps, run.seeds())
+
+
+def start_from(parent_path: str | os.PathLike, config: Config, like, num_seeds: int) -> tuple[nnx.State, dict]:
+    """The best parameters [N, ...] of the run `parent_path`, in place of the fresh `like` [N, ...].
+
+    A single-seed parent starts every seed; a parent of N seeds starts seed i from its seed i.
+    Returns `(params, origin)`: `origin` says where they come from and what producing them cost
+    (per seed, along the chain of runs up to the parent's best step). Raises `RamError` when the
+    parent's model differs."""
+    parent_dir = RunDir(parent_path)
+    parent = parent_dir.config()
+    n = parent_dir.num_seeds()
+    if n not in (1, num_seeds):
+        raise RamError(
+            f"init_from={parent_path}: that run trained {n} seeds at once; start {n} seeds (--seeds {n}) "
+            "or one seed from it"
+        )
+    run = load_run(parent_path, parent)
+    shapes = lambda tree: jax.tree.map(lambda x: tuple(x.shape[1:]), tree)  # noqa: E731
+    if shapes(run.params) != shapes(like):
+        differ = [
+            f"{f.name}={getattr(parent, f.name)!r}"
+            for f in dataclasses.fields(Config)
+            if f.name in MODEL_FIELDS and getattr(parent, f.name) != getattr(config, f.name)
+        ]
+        raise RamError(
+            f"init_from={config.init_from}: that run's model differs from this config's "
+            f"(it has {', '.join(differ) or 'other parameter shapes'}); its parameters cannot start this run"
+        )
+    before = parent_dir.cost_before()
+    pick = (lambda xs: [xs[0]] * num_seeds) if n == 1 else (lambda xs: list(xs))  # noqa: E731
+    steps, images_before, wall_before = (
+        pick(run.best_steps),
+        pick(before["images_seen_before"]),
+        pick(before["wall_time_before_s"]),
+    )
+    params = run.params if n == num_seeds else jax.tree.map(lambda x: jnp.repeat(x, num_seeds, 0), run.params)
+    origin = {
+        "init_from": str(parent_path),
+        "init_step": [int(s) for s in steps],
+        "images_seen_before": [int(b + s * parent.batch_size) for b, s in zip(images_before, steps, strict=True)],
+        "wall_time_before_s": [
+            round(w + parent_dir.wall_time_at(s), 1) for w, s in zip(wall_before, steps, strict=True)
+        ],
+    }
+    return params, origin
+
+
+# Config fields that shape the model's parameters (named by `start_from`'s error when they differ;
+# the check itself compares parameter shapes).
+MODEL_FIELDS = {
+    "patch_size", "num_scales", "num_glimpses", "glimpse_hidden", "location_hidden", "glimpse_features",
+    "core", "core_hidden", "num_classes", "policy_hidden",
+}  # fmt: skip
+
+
+def _listify(value, n: int) -> list:
+    return list(value) if isinstance(value, list) else [value] * n
+
+
+def _per_seed_origin(origin: dict) -> dict:
+    """An init_from record of any version, with its per-seed figures as lists."""
+    n = len(origin["init_step"]) if isinstance(origin.get("init_step"), list) else 1
+    out = dict(origin)
+    for k in ("init_step", "images_seen_before", "wall_time_before_s"):
+        if k in out:
+            out[k] = _listify(out[k], n)
+    return out
+
+
+def summarize(values: list[float]) -> dict:
+    x = np.asarray(values, np.float64)
+    return {
+        "mean": round(float(x.mean()), 4),
+        "std": round(float(x.std(ddof=1)) if len(x) > 1 else 0.0, 4),
+        "min": round(float(x.min()), 4),
+        "max": round(float(x.max()), 4),
+    }
+
+
+def upgrade_results(r: dict) -> dict:
+    """A results.json of any version in today's schema: per-seed lists plus a `summary`."""
+    r = dict(r)
+    if "num_seeds" in r and isinstance(r.get("test_error_pct"), list):
+        r.setdefault("summary", {k: summarize(r[k]) for k in PER_SEED if k in r and k != "best_step"})
+        return _ordered(r)
+    if isinstance(r.get("seeds"), list) and r["seeds"] and isinstance(r["seeds"][0], dict):  # the old --seeds N
+        per = r.pop("seeds")
+        r.update({k: [s[k] for s in per] for k in PER_SEED if k in per[0]})
+        r["seeds"] = [s["seed"] for s in per]
+        r["images_seen"] = r.pop("images_seen_per_seed", r.get("images_seen"))
+    else:
+        r["seeds"] = [r.pop("seed", 0)]
+        for k in PER_SEED:
+            if k in r:
+                r[k] = [r[k]]
+    r["num_seeds"] = len(r["seeds"])
+    r.pop("note", None)
+    r.update(_per_seed_origin(r) if "init_from" in r else {})
+    r["summary"] = {k: summarize(r[k]) for k in PER_SEED if k in r and k != "best_step"}
+    return _ordered(r)
+
+
+def _ordered(r: dict) -> dict:
+    """Seeds, then the per-seed figures and their summary first, the rest as it was."""
+    first = ["num_seeds", "seeds", *PER_SEED, "summary"]
+    return {**{k: r[k] for k in first if k in r}, **{k: v for k, v in r.items() if k not in first}}

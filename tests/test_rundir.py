@@ -1,0 +1,141 @@
+"""The run folder (`ram.rundir`): whole JSON lines, locks, restartable and corrupt folders, one results schema.
+
+Training runs use a tiny model on small random arrays shaped like MNIST (synthetic; not MNIST)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+from conftest import TINY
+
+from ram import rundir, train
+from ram.data import Mnist, Split
+from ram.errors import RamError
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    rng = np.random.default_rng(0)
+
+    def split(n):
+        return Split(rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), rng.integers(0, 10, n).astype(np.int32))
+
+    return Mnist(split(64), split(40), split(40))
+
+
+def test_metrics_lines_are_whole_json_with_null_for_nan(tmp_path, capsys):
+    run = rundir.RunDir(tmp_path)
+    run.append_metrics({"step": 10, "train_loss": float("nan"), "val_error_pct": [1.0, float("inf")]})
+    run.append_metrics({"step": 20, "train_loss": 0.5})
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert json.loads(lines[0]) == {"step": 10, "train_loss": None, "val_error_pct": [1.0, None]}
+    # A process killed mid-write leaves a torn last line: skipped, with a warning.
+    with (tmp_path / "metrics.jsonl").open("a") as f:
+        f.write('{"step": 30, "train_lo')
+    assert [r["step"] for r in run.read_metrics()] == [10, 20]
+    assert "torn last line" in capsys.readouterr().err
+    run.truncate_metrics(20)  # resuming rewrites the file without it
+    assert (tmp_path / "metrics.jsonl").read_text().endswith('"train_loss": 0.5}\n')
+    # A malformed line before the end is not a torn write: one line naming it.
+    (tmp_path / "metrics.jsonl").write_text('{"step": 1}\nnot json\n{"step": 3}\n')
+    with pytest.raises(RamError, match="line 2 is not a metrics record"):
+        run.read_metrics()
+
+
+def test_a_second_writer_is_locked_out_and_a_stale_lock_is_taken_over(tmp_path, capsys):
+    run = rundir.RunDir(tmp_path)
+    with run.lock():
+        with pytest.raises(RamError, match=f"being trained by process {os.getpid()}"):
+            with rundir.RunDir(tmp_path).lock():
+                pass
+    assert not (tmp_path / "lock").exists()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / "lock").write_text(json.dumps({"pid": dead.pid, "host": os.uname().nodename}))
+    with run.lock():
+        assert json.loads((tmp_path / "lock").read_text())["pid"] == os.getpid()
+    assert "stale lock" in capsys.readouterr().err
+
+
+def test_a_folder_with_only_a_config_starts_afresh(tmp_path, synthetic):
+    """A run stopped before its first checkpoint leaves config.json: the same command, fresh or
+    with --resume, trains; a folder with progress still refuses a fresh start."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "config.json").write_text(TINY.replace(core="gru").to_json())
+    train.train_and_evaluate(TINY, tmp_path / "a", synthetic, progress=False)
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "config.json").write_text(TINY.to_json())
+    train.train_and_evaluate(TINY, tmp_path / "b", synthetic, resume=True, progress=False)
+    with pytest.raises(RamError, match="already holds a run"):
+        train.train_and_evaluate(TINY, tmp_path / "b", synthetic, progress=False)
+    with pytest.raises(RamError, match="is a file, not a run folder"):
+        train.train_and_evaluate(TINY, tmp_path / "b" / "config.json", synthetic, progress=False)
+
+
+def test_resume_falls_back_to_the_older_checkpoint_when_the_newest_is_corrupt(tmp_path, synthetic, capsys):
+    config = TINY.replace(eval_every=10, train_steps=30)
+    train.train_and_evaluate(config, tmp_path, synthetic, progress=False)
+    run = rundir.RunDir(tmp_path)
+    assert sorted(run._latest().all_steps()) == [20, 30]  # two kept
+    for root, _, files in os.walk(tmp_path / "checkpoints" / "30" / "state"):
+        for name in files:
+            path = os.path.join(root, name)
+            with open(path, "r+b") as f:
+                f.truncate(max(0, os.path.getsize(path) // 3))
+    (tmp_path / "results.json").unlink()
+    results = train.train_and_evaluate(config, tmp_path, synthetic, resume=True, progress=False)
+    err = capsys.readouterr().err
+    assert "checkpoint of step 30 is corrupt" in err and "resuming from step 20" in err
+    assert results["num_seeds"] == 1 and [r["step"] for r in run.read_metrics()] == [10, 20, 30]
+
+
+def test_best_parameters_that_no_longer_fit_the_config_are_one_line(tmp_path, synthetic):
+    train.train_and_evaluate(TINY, tmp_path, synthetic, progress=False)
+    config = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps(dict(config, core_hidden=32)))
+    with pytest.raises(RamError, match="does not restore .* no longer describes its model"):
+        rundir.load_run(tmp_path)
+
+
+def test_results_of_every_version_read_as_one_schema():
+    single = {"test_error_pct": 1.0, "test_error_mc_pct": 0.6, "best_step": 40, "val_error_pct": 0.9, "seed": 3}
+    r = rundir.upgrade_results(single)
+    assert r["num_seeds"] == 1 and r["seeds"] == [3] and r["test_error_pct"] == [1.0] and r["best_step"] == [40]
+    assert r["summary"]["test_error_pct"] == {"mean": 1.0, "std": 0.0, "min": 1.0, "max": 1.0}
+    several = {  # the schema of the former multi-seed module
+        "num_seeds": 2,
+        "seeds": [
+            {"seed": 0, "best_step": 20, "val_error_pct": 2.0, "test_error_pct": 1.0, "test_error_mc_pct": 0.5},
+            {"seed": 1, "best_step": 40, "val_error_pct": 3.0, "test_error_pct": 2.0, "test_error_mc_pct": 1.5},
+        ],
+        "test_error_pct": {"mean": 1.5, "std": 0.7071},
+        "images_seen_per_seed": 640,
+    }
+    r = rundir.upgrade_results(several)
+    assert r["seeds"] == [0, 1] and r["test_error_pct"] == [1.0, 2.0] and r["images_seen"] == 640
+    assert r["summary"]["test_error_pct"] == {"mean": 1.5, "std": 0.7071, "min": 1.0, "max": 2.0}
+    assert rundir.upgrade_results(r) == r
+    chained = rundir.upgrade_results(dict(single, init_from="x", init_step=4, images_seen_before=8))
+    assert chained["init_step"] == [4] and chained["images_seen_before"] == [8]
+
+
+def test_recorded_runs_load_as_runs():
+    """Every recorded run folder reads with today's code: config, results and best parameters."""
+    from pathlib import Path
+
+    runs = Path(__file__).resolve().parents[1] / "experiments" / "runs"
+    checked = 0
+    for folder in sorted(runs.iterdir()):
+        run = rundir.RunDir(folder)
+        if not (folder / "results.json").is_file():
+            continue
+        results = run.read_results()
+        loaded = rundir.load_run(folder)
+        assert loaded.best_steps == results["best_step"], folder.name
+        assert all(np.isfinite(x).all() for x in jax.tree.leaves(loaded.params))
+        checked += 1
+    assert checked >= 25
