@@ -83,6 +83,27 @@ ROWS: dict[str, Row] = {
     "mnist28-g6-3seeds": _mnist(
         6, 1.12, public=0.85, note="the README recipe, seeds 0-2 trained at once: what it gives across seeds", seeds=3
     ),
+    "mnist28-g6-coregrad-3seeds": _mnist(
+        6, 1.12, "core_gradients=reinforce", note="the same, REINFORCE also trains the core and glimpse net", seeds=3
+    ),
+    "mnist28-g6-m4-loo-3seeds": _mnist(
+        6,
+        1.12,
+        "batch_size=32",
+        "samples_per_image=4",
+        "baseline=loo",
+        note="4 trajectories of each of 32 images (the recipe's trajectories/step), leave-one-out baseline",
+        seeds=3,
+    ),
+    "mnist28-g6-m4-both-3seeds": _mnist(
+        6,
+        1.12,
+        "batch_size=32",
+        "samples_per_image=4",
+        "baseline=both",
+        note="the same with the learned baseline's correction on top of the leave-one-out mean",
+        seeds=3,
+    ),
     "mnist28-g6-80k-seed1": _row(
         "mnist28",
         6,
