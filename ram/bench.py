@@ -115,6 +115,8 @@ def bench_one(
         "preset": None,
         "batch_size": batch_size,
         "train_images_per_s": round(train_ips, 1),
+        "samples_per_image": config.samples_per_image,
+        "train_trajectories_per_s": round(train_ips * config.samples_per_image, 1),
         "eval_images_per_s": round(eval_ips, 1),
         "train_compile_s": round(compile_s, 2),
         "eval_compile_s": round(eval_compile_s, 2),
@@ -169,13 +171,14 @@ def run_bench(
 
 def format_table(records: list[dict]) -> str:
     head = (
-        f"{'preset':14s} {'batch':>6s} {'train img/s':>12s} {'eval img/s':>11s} {'compile s':>9s} "
+        f"{'preset':14s} {'batch':>6s} {'train img/s':>12s} {'traj/s':>9s} {'eval img/s':>11s} {'compile s':>9s} "
         f"{'MFLOP/img':>10s} {'GFLOP/s':>8s} {'matmul GFLOP/s':>15s} {'fraction':>8s}"
     )
     rows = [head]
     for r in records:
         rows.append(
-            f"{r['preset']:14s} {r['batch_size']:6d} {r['train_images_per_s']:12.0f} {r['eval_images_per_s']:11.0f} "
+            f"{r['preset']:14s} {r['batch_size']:6d} {r['train_images_per_s']:12.0f} "
+            f"{r['train_trajectories_per_s']:9.0f} {r['eval_images_per_s']:11.0f} "
             f"{r['train_compile_s']:9.1f} {r['flops_per_image'] / 1e6:10.2f} {r['achieved_flops_per_s'] / 1e9:8.1f} "
             f"{r['matmul_flops_per_s'] / 1e9:15.1f} {100 * r['matmul_fraction']:7.1f}%"
         )

@@ -1,6 +1,7 @@
 """The `ram` command line.
 
     ram train PRESET [key=value ...] [--run-dir DIR] [--resume] [--mnist-dir DIR]
+              (dataset=mnist | tfds:NAME[:CONFIG] | folder:PATH, a key=value like any other)
     ram eval RUN_DIR [--mc-samples M] [--json] [--mnist-dir DIR]
     ram visualize RUN_DIR [--num N]          glimpses.png + glimpses.gif in the run folder
     ram plot RUN_DIR                         curves.png in the run folder
@@ -16,6 +17,7 @@ import argparse
 import errno
 import json
 import math
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -47,8 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--distributed",
         action="store_true",
-        help="call jax.distributed.initialize() first (multi-host data parallel)",
+        help="one process of a run over several hosts (data parallel): calls jax.distributed.initialize() first, "
+        "which detects SLURM, Open MPI, Kubernetes and TPU pods; elsewhere give the three options below",
     )
+    p.add_argument("--coordinator", metavar="HOST:PORT", help="--distributed: address of process 0's coordinator")
+    p.add_argument("--num-processes", type=int, help="--distributed: number of processes")
+    p.add_argument("--process-id", type=int, help="--distributed: this process's index, 0 to N-1")
     _add_data_args(p)
 
     p = sub.add_parser("eval", help="test errors of a run's best-on-validation checkpoint")
@@ -88,21 +94,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_train(args) -> int:
-    from ram import data, rundir, train
-    from ram.config import get_config
+    from ram import datasets, rundir, train
+    from ram.config import PRESETS, get_config, overrides_between
 
     config = get_config(args.preset, args.overrides)
     if args.seeds < 1:
         raise RamError(f"--seeds={args.seeds}: must be at least 1")
-    if args.distributed:
-        import jax
-
-        jax.distributed.initialize()
+    if args.distributed or args.coordinator or args.num_processes is not None or args.process_id is not None:
+        start_distributed(args)
     run_dir = Path(args.run_dir or f"runs/{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}")
     rundir.RunDir(run_dir)  # fail fast on a file named as the folder
     if args.resume and not args.run_dir:
         raise RamError("--resume needs --run-dir of the run to continue")
-    mnist = data.load_mnist(args.mnist_dir, args.data_dir)
+    dataset = datasets.load(config, args.mnist_dir, args.data_dir)
     print(f"ram: training {args.preset} in {run_dir}", flush=True)
     command = " ".join(["ram train", args.preset, *args.overrides, "--run-dir", str(run_dir)])
     if args.seeds > 1:
@@ -111,33 +115,61 @@ def cmd_train(args) -> int:
         results = train.train_and_evaluate(
             config,
             run_dir,
-            mnist,
+            dataset,
             num_seeds=args.seeds,
             resume=args.resume,
             progress=not args.no_progress,
             command=command,
         )
     except KeyboardInterrupt:
-        again = ["ram train", args.preset, *args.overrides, "--run-dir", str(run_dir), "--resume"]
-        if args.seeds > 1:
-            again += ["--seeds", str(args.seeds)]
-        for flag, value in (("--mnist-dir", args.mnist_dir), ("--data-dir", args.data_dir)):
-            if value:
-                again += [flag, str(value)]
-        print(f"\nram: interrupted; continue with: {' '.join(again)}", file=sys.stderr)
+        print(f"\nram: interrupted; continue with: {resume_command(args, run_dir, args.overrides)}", file=sys.stderr)
         return 130
+    except rundir.ConfigMismatch as e:  # name the command that continues the run as it was
+        overrides = overrides_between(PRESETS[args.preset], e.saved)
+        raise RamError(f"{e}; to continue the run as it was: {resume_command(args, run_dir, overrides)}") from None
     print(json.dumps(results, indent=2))
     return 0
 
 
+def start_distributed(args) -> None:
+    """`jax.distributed.initialize` for `ram train --distributed`: cluster settings JAX detects, or
+    those given. Every process trains the same config into the same --run-dir."""
+    import jax
+
+    if not args.run_dir:
+        raise RamError("--distributed needs --run-dir: every process must name the same run folder")
+    if jax.distributed.is_initialized():  # a second command in the same process
+        return
+    try:
+        jax.distributed.initialize(
+            coordinator_address=args.coordinator, num_processes=args.num_processes, process_id=args.process_id
+        )
+    except (RuntimeError, ValueError) as e:
+        raise RamError(
+            f"--distributed: jax.distributed.initialize failed ({str(e).strip().splitlines()[0][:200]}); outside "
+            "SLURM, Open MPI, Kubernetes and TPU pods give --coordinator HOST:PORT --num-processes N --process-id I"
+        ) from None
+
+
+def resume_command(args, run_dir: Path, overrides: list[str]) -> str:
+    """The `ram train ... --resume` that continues the run in `run_dir` with `overrides`."""
+    again = [args.preset, *overrides, "--run-dir", str(run_dir), "--resume"]
+    if args.seeds > 1:
+        again += ["--seeds", str(args.seeds)]
+    for flag, value in (("--mnist-dir", args.mnist_dir), ("--data-dir", args.data_dir)):
+        if value:
+            again += [flag, str(value)]
+    return f"ram train {shlex.join(again)}"
+
+
 def cmd_eval(args) -> int:
-    from ram import data, evaluate, rundir
+    from ram import datasets, evaluate, rundir
 
     config = rundir.RunDir(args.run_dir).config()
     if args.mc_samples is not None and args.mc_samples < 1:
         raise RamError(f"--mc-samples={args.mc_samples}: must be at least 1")
-    mnist = data.load_mnist(args.mnist_dir, args.data_dir)
-    results = evaluate.evaluate_run(args.run_dir, mnist, config=config, mc_samples=args.mc_samples)
+    dataset = datasets.load(config, args.mnist_dir, args.data_dir)  # the run's own dataset
+    results = evaluate.evaluate_run(args.run_dir, dataset, config=config, mc_samples=args.mc_samples)
     if args.json:
         print(json.dumps(results))
         return 0
@@ -163,13 +195,15 @@ def check_num(num: int) -> None:
 
 
 def cmd_visualize(args) -> int:
-    from ram import data, rundir, visualize
+    from ram import datasets, rundir, visualize
+    from ram.config import MAX_SEED
 
-    rundir.RunDir(args.run_dir).config()  # fail fast on a wrong folder
+    config = rundir.RunDir(args.run_dir).config()  # fail fast on a wrong folder
     check_num(args.num)
-    paths = visualize.visualize_run(
-        args.run_dir, data.load_mnist(args.mnist_dir, args.data_dir), num=args.num, seed=args.seed
-    )
+    if not 0 <= args.seed < MAX_SEED:
+        raise RamError(f"--seed={args.seed}: must be in [0, {MAX_SEED}) (jax.random.key takes 32 bits)")
+    dataset = datasets.load(config, args.mnist_dir, args.data_dir)  # the run's own dataset
+    paths = visualize.visualize_run(args.run_dir, dataset, num=args.num, seed=args.seed)
     print("\n".join(str(p) for p in paths))
     return 0
 
@@ -182,14 +216,14 @@ def cmd_plot(args) -> int:
 
 
 def cmd_data(args) -> int:
-    from ram import data, visualize
+    from ram import datasets, visualize
     from ram.config import get_config
 
     config = get_config(args.preset, args.overrides)
     check_num(args.num)
     out = visualize.check_png_path(args.out or f"{args.preset}-{args.split}.png")
-    mnist = data.load_mnist(args.mnist_dir, args.data_dir)
-    print(visualize.plot_examples(config, mnist, args.split, args.num, out, title=args.preset))
+    dataset = datasets.load(config, args.mnist_dir, args.data_dir)
+    print(visualize.plot_examples(config, dataset, args.split, args.num, out, title=args.preset))
     return 0
 
 
@@ -240,7 +274,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    if args.command in ("visualize", "plot", "data"):
+    if args.command in ("train", "visualize", "plot", "data"):  # train: each validation's TensorBoard figure
         import matplotlib
 
         matplotlib.use("Agg")  # files only, never a window

@@ -37,9 +37,17 @@ CORE_GRADIENTS = ("none", "reinforce", "both")
 class Config:
     """Settings of one run. Sizes follow Mnih et al. (2014) unless a field says otherwise."""
 
+    # Data (see `ram.datasets`): mnist | tfds:NAME[:CONFIG] (a tensorflow-datasets image dataset) |
+    # folder:PATH (PATH/train/CLASS/*.png, ...). Classes and channels come from the data (0 below).
+    dataset: str = "mnist"
+    image_size: int = 0  # > 0: resize every image to image_size x image_size on load; 0: as stored
+    # Training images up to this many MB stay on the device (as MNIST does); a larger training split
+    # streams from the host, a window of steps_per_call * batch_size images per chunk (ram.input_pipeline).
+    device_data_mb: int = 2048
+
     # Task: the image the model looks at (see `ram.tasks`).
-    task: str = "mnist"  # mnist (28x28 as is) | translated | cluttered
-    canvas: int = 28  # side of the square canvas in pixels; 28 for `mnist`
+    task: str = "mnist"  # mnist (the image as it is) | translated | cluttered
+    canvas: int = 28  # side of the square canvas in pixels; task=mnist: the image's own size (from the data)
     clutter_pieces: int = 0  # cluttered: number of digit fragments added to the canvas
     clutter_size: int = 8  # cluttered: side of each fragment in pixels
     train_shift: int = 0  # mnist: shift training digits by up to this many px in x and y (zero fill); 0 = none
@@ -57,7 +65,8 @@ class Config:
     core: str = "rnn"  # rnn (ReLU, as in the paper) | lstm | gru
     core_hidden: int = 256
     compute_dtype: str = "float32"  # float32 | bfloat16 (glimpse net and core matmuls; heads stay f32)
-    num_classes: int = 10
+    num_classes: int = 0  # 0: from the data (set when the data is loaded; 10 for MNIST)
+    channels: int = 0  # C of the images: 0 from the data (set when the data is loaded; 1 for MNIST)
 
     # Policy.
     policy: str = "learned"  # learned | random (control: every location uniform, no REINFORCE)
@@ -128,7 +137,7 @@ class Config:
         unknown = sorted(set(d) - known)
         if unknown:
             raise ConfigError(f"unknown config field(s) {unknown}; known fields: {sorted(known)}")
-        return cls(**d).validate()
+        return cls(**{k: _from_json(FIELD_TYPES[k], v) for k, v in d.items()}).validate()
 
     @classmethod
     def from_json_file(cls, path: str | os.PathLike) -> Config:
@@ -139,7 +148,7 @@ class Config:
                 raise TypeError("not a JSON object")
             return cls.from_dict(d)
         except ConfigError as e:
-            raise ConfigError(f"{path}: {e}") from None
+            raise ConfigError(f"{path} is not a valid config: {e}") from None
         except (ValueError, TypeError) as e:  # JSONDecodeError is a ValueError; TypeError: a wrong-typed value
             raise ConfigError(f"{path} is not a valid config ({e}); restore it or start a new run") from None
 
@@ -150,6 +159,14 @@ class Config:
             if not ok:
                 raise ConfigError(msg)
 
+        for f in dataclasses.fields(self):  # first: the checks below compare numbers and strings
+            value, kind = getattr(self, f.name), FIELD_TYPES[f.name]
+            need(_has_type(value, kind), f"{f.name}={value!r}: must be {_TYPE_NAMES[kind]}")
+        need(
+            0 <= self.seed < MAX_SEED,
+            f"seed={self.seed}: must be in [0, {MAX_SEED}) (jax.random.key takes 32 bits, and the seeds of "
+            "--seeds N count up from it in int32)",
+        )
         for name, choices in (
             ("task", TASKS),
             ("core", CORES),
@@ -175,24 +192,33 @@ class Config:
             f"location_std_final={self.location_std_final}: must be between 0 (fixed std) and "
             f"location_std={self.location_std}",
         )
-        if self.task == "mnist":
+        from ram.datasets import parse_dataset  # here: ram.datasets imports this module
+
+        parse_dataset(self.dataset)
+        need(self.image_size >= 0, f"image_size={self.image_size}: must be >= 0 (0 keeps the images' size)")
+        need(self.device_data_mb >= 0, f"device_data_mb={self.device_data_mb}: must be >= 0 (0 always streams)")
+        # The images' side where the config alone tells it (MNIST's 28, or image_size); the data's own
+        # size is checked when it is loaded (`ram.datasets.fit_config`, which also sets task=mnist's canvas).
+        side = self.image_size or (28 if self.dataset == "mnist" else 0)
+        if self.task == "mnist" and self.dataset == "mnist" and not self.image_size:
             need(
                 self.canvas == 28,
                 f"canvas={self.canvas}: task=mnist uses the 28x28 digits as they are; "
                 "use task=translated for a larger canvas",
             )
-        else:
-            need(self.canvas >= 28, f"canvas={self.canvas}: a {self.task} canvas must hold a 28x28 digit")
+        elif self.task != "mnist" and side:
+            what = "a 28x28 digit" if side == 28 else f"the {side}x{side} images"
+            need(self.canvas >= side, f"canvas={self.canvas}: a {self.task} canvas must hold {what}")
         need(
-            self.train_shift == 0 or (self.task == "mnist" and 0 < self.train_shift < 14),
-            f"train_shift={self.train_shift}: a shift augments task=mnist only, by 1 to 13 pixels "
-            "(translated and cluttered digits already move over the canvas)",
+            self.train_shift == 0 or (self.task == "mnist" and 0 < self.train_shift < (side or 28) / 2),
+            f"train_shift={self.train_shift}: a shift augments task=mnist only, by 1 to {(side or 28) // 2 - 1} "
+            "pixels (translated and cluttered images already move over the canvas)",
         )
         if self.task == "cluttered":
             need(self.clutter_pieces >= 1, "task=cluttered needs clutter_pieces >= 1")
             need(
-                1 <= self.clutter_size <= 28 and self.clutter_size <= self.canvas,
-                f"clutter_size={self.clutter_size}: must be between 1 and 28 and fit the canvas",
+                1 <= self.clutter_size <= (side or self.canvas) and self.clutter_size <= self.canvas,
+                f"clutter_size={self.clutter_size}: must be between 1 and {side or self.canvas} and fit the canvas",
             )
         largest = self.patch_size * self.scale_factor ** (self.num_scales - 1)
         need(
@@ -229,9 +255,16 @@ class Config:
         )
         need(self.policy_hidden >= 0, f"policy_hidden={self.policy_hidden}: must be >= 0 (0 = linear)")
         need(
-            self.num_classes == 10,
-            f"num_classes={self.num_classes}: every task is MNIST, whose labels are 0-9; use 10",
+            self.num_classes == 0 or self.num_classes >= 2,
+            f"num_classes={self.num_classes}: must be at least 2 (or 0: from the data)",
         )
+        need(self.channels >= 0, f"channels={self.channels}: must be >= 1 (or 0: from the data)")
+        if self.dataset == "mnist":
+            need(
+                self.num_classes in (0, 10),
+                f"num_classes={self.num_classes}: dataset=mnist's labels are 0-9; use 10 (or 0: from the data)",
+            )
+            need(self.channels in (0, 1), f"channels={self.channels}: MNIST images have 1 channel")
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if isinstance(value, float):
@@ -276,6 +309,30 @@ class Config:
             f"eval_every={self.eval_every} must be a multiple of steps_per_call={self.steps_per_call}",
         )
         return self
+
+
+FIELD_TYPES: dict[str, type] = typing.get_type_hints(Config)  # name -> int | float | str | bool
+_TYPE_NAMES = {int: "a whole number", float: "a number", str: "a string", bool: "true or false"}
+
+# Seeds 0 <= seed < MAX_SEED: `jax.random.key(seed + i)` of seed i of --seeds N is built from an int32
+# (`ram.step.seed_keys`), which leaves room for 2**16 seeds trained at once.
+MAX_SEED = 2**31 - 2**16
+
+
+def _has_type(value, kind: type) -> bool:
+    """Whether `value` is of a field's type: bool is not a number, an int is a float."""
+    if isinstance(value, bool) or kind is bool:
+        return isinstance(value, bool) and kind is bool
+    return isinstance(value, int | float) if kind is float else isinstance(value, kind)
+
+
+def _from_json(kind: type, value):
+    """A JSON value as the field's type where nothing is lost: 6.0 -> 6 for an int, 1 -> 1.0 for a float."""
+    if kind is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
 
 
 # Unrolling the glimpse loop lets XLA fuse across glimpses: on the 2-core CPU it raised mnist28's
@@ -339,3 +396,13 @@ def get_config(preset: str, overrides: Iterable[str] = ()) -> Config:
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
     return apply_overrides(PRESETS[preset], overrides)
+
+
+def overrides_between(base: Config, config: Config) -> list[str]:
+    """The `key=value` overrides that turn `base` into `config` (`apply_overrides` reads each one back)."""
+    text = lambda v: str(v).lower() if isinstance(v, bool) else repr(v) if isinstance(v, float) else str(v)  # noqa: E731
+    return [
+        f"{f.name}={text(getattr(config, f.name))}"
+        for f in dataclasses.fields(Config)
+        if getattr(base, f.name) != getattr(config, f.name)
+    ]

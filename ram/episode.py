@@ -12,8 +12,8 @@ policy is trained by REINFORCE on the log-probability of the location that was a
 (`ram.losses`). `Config.core_gradients` says whether the location network and the baseline read `h_t`
 or `stop_gradient(h_t)`, i.e. whether their loss terms reach the core and the glimpse network.
 
-`episode_samples_fn` runs `Config.samples_per_image` independent episodes per image (a `jax.vmap` over
-keys, not copies of the batch), for the loss.
+`episode_samples_fn` runs `Config.samples_per_image` independent episodes per image for the loss: one
+episode over the batch tiled M times inside the compiled step (never copied on the host).
 """
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ def episode_fn(graphdef: nnx.GraphDef, config: Config):
     return fn
 
 
-# Where `jax.vmap` puts the sample axis M of each Trajectory field: after T, before B.
+# Where the sample axis M of each Trajectory field goes: after T, before B (logits: first).
 _SAMPLE_AXES = Trajectory(locations=1, means=1, pre_means=1, log_probs=1, policy_mask=None, baselines=1, logits=0)
 
 

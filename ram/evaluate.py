@@ -12,9 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from ram import rundir, tasks
+from ram import datasets, rundir, tasks
 from ram.config import Config
-from ram.data import Mnist
 from ram.episode import episode_fn
 
 
@@ -82,9 +81,10 @@ def make_evaluator(graphdef: nnx.GraphDef, config: Config, split_name: str, spli
 
 
 def evaluate_run(
-    run_dir: str | os.PathLike, data: Mnist, *, config: Config | None = None, mc_samples: int | None = None
+    run_dir: str | os.PathLike, data, *, config: Config | None = None, mc_samples: int | None = None
 ) -> dict:
-    """Test errors of each seed's best-on-validation parameters in a run folder.
+    """Test errors of each seed's best-on-validation parameters in a run folder, on `data` (the run's
+    dataset: a `ram.datasets.Dataset` or `ram.data.Mnist`; one line if its classes or channels differ).
 
     Returns:
       `{"num_seeds", "seeds", "best_step", "val_error_pct", "test_error_pct", "test_error_mc_pct",
@@ -93,7 +93,7 @@ def evaluate_run(
       schema).
     """
     run = rundir.load_run(run_dir, config)
-    config = run.config
+    config = datasets.fit_config(run.config, datasets.info_of(data))
     mc_samples = mc_samples or config.mc_samples
     test = make_evaluator(run.graphdef, config, "test", tasks.to_device(data.test), mc_samples)
     val = make_evaluator(run.graphdef, config, "validation", tasks.to_device(data.validation), 1)
@@ -120,3 +120,28 @@ def evaluate_run(
         "num_glimpses": config.num_glimpses,
     }
     return rundir.upgrade_results(results)
+
+
+@functools.lru_cache(maxsize=8)
+def _probabilities(graphdef: nnx.GraphDef, config: Config, mc_samples: int):
+    episode = episode_fn(graphdef, config)
+
+    @jax.jit
+    def probs(params, images, key, std):
+        keys = jax.random.split(key, mc_samples)
+        return jax.vmap(lambda k: jax.nn.softmax(episode(params, images, k, std).logits))(keys).mean(0)
+
+    return probs
+
+
+def predict(run: rundir.Run, images, *, seed_index: int = 0, mc_samples: int = 1, seed: int = 0) -> np.ndarray:
+    """Class probabilities [B, num_classes] of a run's best parameters (of seed index `seed_index`) on
+    `images` as the model sees them: [B, H, W] or [B, H, W, C], uint8 (0-255) or float in [0, 1], of
+    the run's canvas (28x28 for MNIST digits). `mc_samples > 1` averages over that many trajectories."""
+    images = np.asarray(images)
+    x = images.astype(np.float32) / 255.0 if images.dtype == np.uint8 else images.astype(np.float32)
+    x = x[..., None] if x.ndim == 3 else x
+    params, step = run.seed_params(seed_index)
+    std = run.config.policy_std(step)
+    probs = _probabilities(run.graphdef, run.config, mc_samples)(params, jnp.asarray(x), jax.random.key(seed), std)
+    return np.asarray(probs)

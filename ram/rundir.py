@@ -9,12 +9,16 @@
     run_dir/checkpoints/<s>/  orbax: the latest train state + {"best", "wall_time_s"} (two kept)
     run_dir/best/<s>/         orbax: the parameters with the lowest validation error
     run_dir/lock              the PID of the process training in the folder
+    run_dir/eval-cpu.json     a GPU-trained run's `ram eval --json` on a CPU (recorded runs only)
+    run_dir/events.out.tfevents.*   TensorBoard: the metrics and each validation's glimpse figure (`ram.events`)
 
 In memory every train state and parameter tree has a leading seed axis [N, ...]. On disk a
 single-seed run stores its trees without that axis (as every run recorded before the axis
 existed), a multi-seed run with it. Orbax writes each checkpoint to a temporary folder and renames
 it when complete, so a process killed mid-write leaves the previous checkpoint intact; `--resume`
-falls back to the older of the two kept if the newest does not restore.
+falls back to the older of the two kept if the newest does not restore. In a run of several
+processes (`ram train --distributed`) every process checks the folder and takes part in the orbax
+checkpoints; process 0 alone writes the other files and holds the lock.
 """
 
 from __future__ import annotations
@@ -22,10 +26,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import logging
 import math
 import os
 import socket
 import sys
+import time
 from pathlib import Path
 from typing import NamedTuple
 
@@ -48,6 +54,7 @@ CONFIG, SEEDS, INIT_FROM, METRICS, RESULTS, BEST_JSON, LOCK = (
     "lock",
 )
 CHECKPOINTS, BEST = "checkpoints", "best"
+EVAL_CPU = "eval-cpu.json"  # a GPU run's re-evaluation on a CPU (experiments/ keeps it for the cited runs)
 
 # Per-seed figures of results.json; each is a list with one entry per seed.
 PER_SEED = ("best_step", "val_error_pct", "test_error_pct", "test_error_mc_pct", "test_error_expected_pct")
@@ -88,6 +95,45 @@ def _read_json(path: Path, what: str):
         raise RamError(f"cannot read {path}: {e.strerror or e}") from None
 
 
+def _quiet_orbax() -> None:
+    """Keeps orbax's own reports of a failed checkpoint off stderr: this module reports each failure
+    in one line (a `RamError`) instead. Called when a checkpoint manager is made; idempotent.
+
+    Orbax logs a damaged metadata file or a failed write (a full disk) at ERROR, with tracebacks from
+    its background threads: its records on the `absl` logger are dropped. And when one read of a
+    restore fails, orbax stops waiting for TensorStore's other reads and closes its event loop; each
+    of those that finishes later reports `RuntimeError: Event loop is closed` to
+    `sys.unraisablehook` (a traceback on stderr, dozens at exit): those are dropped too, and so are
+    the asyncio logger's records of those tasks. Every other log record and unraisable error is
+    reported as before."""
+    if getattr(sys.unraisablehook, "drops_closed_loop", False):
+        return
+    previous = sys.unraisablehook
+
+    def hook(unraisable):
+        if not (isinstance(unraisable.exc_value, RuntimeError) and str(unraisable.exc_value) == "Event loop is closed"):
+            previous(unraisable)
+
+    hook.drops_closed_loop = True
+    sys.unraisablehook = hook
+    orbax_dir = os.path.dirname(ocp.__file__).removesuffix("checkpoint")
+    logging.getLogger("absl").addFilter(lambda record: not record.pathname.startswith(orbax_dir))
+    # The abandoned reads' asyncio tasks, when garbage-collected (at exit), also log "Task exception
+    # was never retrieved" with the whole TensorStore spec: asyncio's logger keeps to CRITICAL.
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+
+
+def _write_error(folder: Path, e: Exception) -> RamError:
+    """A failed checkpoint write (OSError, or TensorStore's ValueError naming the OS error) in one line."""
+    if isinstance(e, OSError) and e.strerror:
+        why = e.strerror
+    elif "No space left on device" in str(e) or "Read-only file system" in str(e):
+        why = "No space left on device" if "No space left" in str(e) else "Read-only file system"
+    else:
+        why = _one_line(e)
+    return RamError(f"cannot write a checkpoint in {folder}: {why}")
+
+
 def finite_or_none(value):
     """JSON has no NaN or Inf: they are written as null (a diverged metric stays valid JSON)."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -110,10 +156,19 @@ class RunDir:
     def is_run(self) -> bool:
         return (self.path / CONFIG).is_file()
 
+    @staticmethod
+    def writes() -> bool:
+        """Whether this process writes the folder's files. Every process of a multi-process run
+        (`ram train --distributed`) takes part in its checkpoints, which orbax coordinates; the other
+        files (config, metrics, results, lock, events) are written by process 0 alone."""
+        return jax.process_index() == 0
+
     def config(self) -> Config:
         if not self.is_run():
             raise RamError(f"{self.path} is not a run folder: it has no {CONFIG}")
-        return Config.from_json_file(self.path / CONFIG)
+        config = Config.from_json_file(self.path / CONFIG)
+        # A config.json saved before runs recorded their channels is an MNIST run's: 1 channel.
+        return config.replace(channels=1) if config.dataset == "mnist" and not config.channels else config
 
     def num_seeds(self) -> int:
         path = self.path / SEEDS
@@ -155,6 +210,8 @@ class RunDir:
             raise RamError(
                 f"{self.path} already holds a run: pass --resume to continue it, or choose another --run-dir"
             )
+        if not self.writes():  # every process checks the folder; process 0 writes it
+            return resume and progress
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -168,7 +225,11 @@ class RunDir:
 
     @contextlib.contextmanager
     def lock(self):
-        """Keeps a second process from training into the folder; a lock left by a dead process is taken over."""
+        """Keeps a second process from training into the folder; a lock left by a dead process is taken over.
+        Held by process 0 of a multi-process run."""
+        if not self.writes():
+            yield self
+            return
         path = self.path / LOCK
         me = {"pid": os.getpid(), "host": socket.gethostname()}
         for _ in range(2):
@@ -205,12 +266,21 @@ class RunDir:
     # -- metrics -------------------------------------------------------------------------------
 
     def append_metrics(self, record: dict) -> None:
+        if not self.writes():
+            return
         line = json.dumps({k: finite_or_none(v) for k, v in record.items()}, allow_nan=False)
         try:
             with (self.path / METRICS).open("a") as f:
                 f.write(line + "\n")
         except OSError as e:
             raise RamError(f"cannot write {self.path / METRICS}: {e.strerror or e}") from None
+
+    def event_writer(self, purge_step: int | None = None):
+        """A TensorBoard `ram.events.EventWriter` on the folder; a resumed run passes the step after its
+        checkpoint's, so the events logged after it before the interruption are dropped."""
+        from ram.events import EventWriter
+
+        return EventWriter(self.path, purge_step) if self.writes() else _NoEvents()
 
     def read_metrics(self) -> list[dict]:
         """The lines of metrics.jsonl; a torn last line (a process killed mid-write) is skipped
@@ -240,7 +310,7 @@ class RunDir:
         rows = self.read_metrics()
         kept = [r for r in rows if r["step"] <= step]
         path = self.path / METRICS
-        if path.is_file() and (len(kept) != len(rows) or not path.read_text().endswith("\n")):
+        if self.writes() and path.is_file() and (len(kept) != len(rows) or not path.read_text().endswith("\n")):
             _atomic_write(path, "".join(json.dumps(r) + "\n" for r in kept))
 
     def wall_time_at(self, step: int) -> float:
@@ -252,7 +322,16 @@ class RunDir:
     # -- results and lineage --------------------------------------------------------------------
 
     def write_results(self, results: dict) -> None:
-        _atomic_write(self.path / RESULTS, json.dumps(results, indent=2))
+        if self.writes():
+            _atomic_write(self.path / RESULTS, json.dumps(results, indent=2))
+
+    def has_results(self) -> bool:
+        return (self.path / RESULTS).is_file()
+
+    def read_cpu_evaluation(self) -> dict | None:
+        """`ram eval --json` of a GPU-trained run, re-run on a CPU (eval-cpu.json), if recorded."""
+        path = self.path / EVAL_CPU
+        return upgrade_results(_read_json(path, "restore it from git")) if path.is_file() else None
 
     def read_results(self) -> dict:
         path = self.path / RESULTS
@@ -261,7 +340,8 @@ class RunDir:
         return upgrade_results(_read_json(path, "evaluate the run again with ram eval"))
 
     def write_origin(self, origin: dict) -> None:
-        _atomic_write(self.path / INIT_FROM, json.dumps(origin, indent=2))
+        if self.writes():
+            _atomic_write(self.path / INIT_FROM, json.dumps(origin, indent=2))
 
     def read_origin(self) -> dict | None:
         path = self.path / INIT_FROM
@@ -290,6 +370,7 @@ class RunDir:
     def _latest(self) -> ocp.CheckpointManager:
         if not hasattr(self, "_latest_mngr"):
             opts = ocp.CheckpointManagerOptions(max_to_keep=2, create=True)
+            _quiet_orbax()
             self._latest_mngr = ocp.CheckpointManager(
                 self.path / CHECKPOINTS, options=opts, item_names=("state", "extra")
             )
@@ -297,6 +378,7 @@ class RunDir:
 
     def _best(self) -> ocp.CheckpointManager:
         if not hasattr(self, "_best_mngr"):
+            _quiet_orbax()
             self._best_mngr = ocp.CheckpointManager(
                 self.path / BEST, options=ocp.CheckpointManagerOptions(max_to_keep=1, create=True)
             )
@@ -317,15 +399,16 @@ class RunDir:
                     state=ocp.args.StandardSave(self._to_disk(states, num_seeds)), extra=ocp.args.JsonSave(extra)
                 ),
             )
-        except OSError as e:
-            raise RamError(f"cannot write a checkpoint in {self.path / CHECKPOINTS}: {e.strerror or e}") from None
+        except Exception as e:  # also the failure of the previous (asynchronous) save
+            raise _write_error(self.path / CHECKPOINTS, e) from None
 
     def restore_latest(self, like, num_seeds: int):
         """`(states [N, ...], extra)` of the newest checkpoint that restores; an older one is used
         (and said) when the newest is corrupt."""
         steps = sorted(self._latest().all_steps(), reverse=True)
         abstract = _abstract(self._to_disk(like, num_seeds))
-        for i, step in enumerate(steps):
+        corrupt = []  # (step, why) of the newer checkpoints that did not restore
+        for step in steps:
             try:
                 out = self._latest().restore(
                     step,
@@ -333,18 +416,18 @@ class RunDir:
                 )
                 state, extra = out["state"], dict(out["extra"])
             except Exception as e:  # orbax and TensorStore raise many kinds for a damaged file
-                later = steps[i + 1] if i + 1 < len(steps) else None
-                if later is None:
-                    raise RamError(
-                        f"the checkpoint {self.path / CHECKPOINTS / str(step)} is corrupt ({_one_line(e)}) and no "
-                        f"older one restores; start the run again in a new folder"
-                    ) from None
-                print(
-                    f"ram: the checkpoint of step {step} is corrupt ({_one_line(e)}); resuming from step {later}",
-                    file=sys.stderr,
-                )
+                corrupt.append((step, _one_line(e)))
                 continue
+            for bad, why in corrupt:
+                print(
+                    f"ram: the checkpoint of step {bad} is corrupt ({why}); resuming from step {step}", file=sys.stderr
+                )
             return (_expand(state) if num_seeds == 1 else state), extra
+        if corrupt:
+            raise RamError(
+                f"every checkpoint in {self.path / CHECKPOINTS} is corrupt (step {corrupt[0][0]}: {corrupt[0][1]}; "
+                f"steps {', '.join(str(s) for s, _ in corrupt)} tried); start the run again in a new folder"
+            )
         raise RamError(f"{self.path / CHECKPOINTS} holds no checkpoint")
 
     def save_best(self, step: int, params, best: list[dict], num_seeds: int) -> None:
@@ -352,25 +435,37 @@ class RunDir:
         try:
             self._best().save(step, args=ocp.args.StandardSave(self._to_disk(params, num_seeds)), force=True)
             self._best().wait_until_finished()
-        except OSError as e:
-            raise RamError(f"cannot write a checkpoint in {self.path / BEST}: {e.strerror or e}") from None
-        _atomic_write(self.path / BEST_JSON, json.dumps({"best": best}))
+        except Exception as e:
+            raise _write_error(self.path / BEST, e) from None
+        if self.writes():
+            _atomic_write(self.path / BEST_JSON, json.dumps({"best": best}))
 
     def restore_best(self, like, num_seeds: int) -> tuple[nnx.State, list[int]]:
-        """`(params [N, ...], each seed's best step)`."""
+        """`(params [N, ...], each seed's best step)`.
+
+        A run still training replaces its best checkpoint (one kept): a step deleted while it was
+        being read is read again at the step that replaced it."""
         path = self.path / BEST
         step = self._best().latest_step() if path.is_dir() else None
         if step is None:
             raise RamError(f"{path} holds no checkpoint: train the run first (ram train ... --run-dir {self.path})")
-        try:
-            params = self._best().restore(
-                step, args=ocp.args.StandardRestore(_abstract(self._to_disk(like, num_seeds)))
-            )
-        except Exception as e:
-            raise RamError(
-                f"the checkpoint {path / str(step)} does not restore ({_one_line(e)}): it is corrupt, or "
-                f"{self.path / CONFIG} no longer describes its model"
-            ) from None
+        abstract = _abstract(self._to_disk(like, num_seeds))
+        for attempt in range(4):
+            try:
+                params = self._best().restore(step, args=ocp.args.StandardRestore(abstract))
+                break
+            except Exception as e:
+                time.sleep(0.2 * attempt)
+                self._best_mngr.close()  # a fresh manager: this one's item layout was guessed from the missing step
+                del self._best_mngr
+                replaced = self._best().latest_step()
+                if attempt < 3 and replaced is not None and (replaced != step or not (path / str(step)).is_dir()):
+                    step = replaced
+                    continue
+                raise RamError(
+                    f"the checkpoint {path / str(step)} does not restore ({_one_line(e)}): it is corrupt, or "
+                    f"{self.path / CONFIG} no longer describes its model"
+                ) from None
         steps = [step] * num_seeds
         if (self.path / BEST_JSON).is_file():
             steps = [
@@ -379,10 +474,22 @@ class RunDir:
         return (_expand(params) if num_seeds == 1 else params), steps
 
     def wait(self) -> None:
-        if hasattr(self, "_latest_mngr"):
-            self._latest_mngr.wait_until_finished()
-        if hasattr(self, "_best_mngr"):
-            self._best_mngr.wait_until_finished()
+        """Waits for the checkpoints being written; a failed write is a `RamError` naming the folder."""
+        for name, folder in (("_latest_mngr", CHECKPOINTS), ("_best_mngr", BEST)):
+            if hasattr(self, name):
+                try:
+                    getattr(self, name).wait_until_finished()
+                except Exception as e:
+                    raise _write_error(self.path / folder, e) from None
+
+
+class _NoEvents:
+    """The event writer of a process other than 0 of a multi-process run: writes nothing."""
+
+    def scalars(self, *args, **kwargs) -> None:
+        pass
+
+    image = flush = close = scalars
 
 
 def _alive(pid) -> bool:
@@ -397,25 +504,38 @@ def _alive(pid) -> bool:
     return True
 
 
+class ConfigMismatch(RamError):
+    """`--resume` with a config the run cannot continue under; `saved` is the run's own (the command
+    line adds the command that matches it)."""
+
+    def __init__(self, message: str, saved: Config):
+        super().__init__(message)
+        self.saved = saved
+
+
 # Config fields a resumed run may not change without saying so; `train_steps` has its own rules.
 def check_resumable(saved: Config, config: Config, path: Path) -> None:
-    """Raises `RamError` naming every field in which `config` differs from the saved one."""
+    """Raises `ConfigMismatch` naming every field in which `config` differs from the saved one."""
     differ = [
         f"{f.name}={getattr(config, f.name)!r} (the run has {getattr(saved, f.name)!r})"
         for f in dataclasses.fields(Config)
         if f.name != "train_steps" and getattr(saved, f.name) != getattr(config, f.name)
     ]
     if differ:
-        raise RamError(f"--resume: the config differs from {path} in {'; '.join(differ)}; only train_steps may change")
+        raise ConfigMismatch(
+            f"--resume: the config differs from {path} in {'; '.join(differ)}; only train_steps may change", saved
+        )
     if saved.train_steps != config.train_steps and config.location_std_final:
-        raise RamError(
+        raise ConfigMismatch(
             f"--resume: train_steps={config.train_steps} differs from the run's {saved.train_steps}, the horizon "
-            "of its annealed policy std (location_std_final); start a new run instead"
+            "of its annealed policy std (location_std_final); start a new run instead",
+            saved,
         )
     if saved.train_steps != config.train_steps and config.schedule != "constant":
-        raise RamError(
+        raise ConfigMismatch(
             f"--resume: train_steps={config.train_steps} differs from the run's {saved.train_steps}, the horizon "
-            f"of its {config.schedule} learning-rate schedule; start a new run instead (or use schedule=constant)"
+            f"of its {config.schedule} learning-rate schedule; start a new run instead (or use schedule=constant)",
+            saved,
         )
 
 
@@ -495,7 +615,7 @@ def start_from(parent_path: str | os.PathLike, config: Config, like, num_seeds: 
 # the check itself compares parameter shapes).
 MODEL_FIELDS = {
     "patch_size", "num_scales", "num_glimpses", "glimpse_hidden", "location_hidden", "glimpse_features",
-    "core", "core_hidden", "num_classes", "policy_hidden",
+    "core", "core_hidden", "num_classes", "policy_hidden", "channels",
 }  # fmt: skip
 
 

@@ -69,8 +69,9 @@ def make_optimizer(config: Config) -> optax.GradientTransformation:
     return optax.chain(optax.clip_by_global_norm(config.grad_clip), opt) if config.grad_clip else opt
 
 
-def init_model(config: Config, channels: int = 1) -> tuple[nnx.GraphDef, nnx.State]:
-    """`(graphdef, params)` of a freshly initialised model (initialised from `config.seed`)."""
+def init_model(config: Config, channels: int | None = None) -> tuple[nnx.GraphDef, nnx.State]:
+    """`(graphdef, params)` of a freshly initialised model (initialised from `config.seed`), for images
+    of `channels` channels (default: `config.channels`, see `ram.model.model_io`)."""
     return nnx.split(RAM(config, channels, rngs=nnx.Rngs(config.seed)))
 
 
@@ -110,8 +111,21 @@ def make_mesh(devices=None) -> Mesh | None:
 
 
 def replicate(tree, mesh: Mesh | None):
-    """Places `tree` on every device of `mesh` (no-op without a mesh)."""
-    return tree if mesh is None else jax.device_put(tree, NamedSharding(mesh, P()))
+    """Places `tree` on every device of `mesh` (no-op without a mesh). In a multi-process run every
+    process passes the same values, which go through the host: an array on one process's device
+    (say, restored from a checkpoint) cannot be copied to another process's devices."""
+    if mesh is None:
+        return tree
+    if jax.process_count() > 1:
+        tree = jax.device_get(tree)
+    return jax.device_put(tree, NamedSharding(mesh, P()))
+
+
+def local_copy(tree):
+    """A replicated `tree` as this process can compute with it on its own device: in a multi-process
+    run (`jax.distributed`) its arrays span the devices of every process, and are fetched to the host;
+    in one process, it is `tree` itself."""
+    return jax.device_get(tree) if jax.process_count() > 1 else tree
 
 
 def make_train_step(graphdef: nnx.GraphDef, config: Config, mesh: Mesh | None = None):

@@ -1,11 +1,15 @@
-"""The images RAM looks at, made on the device from MNIST arrays that stay there.
+"""The images RAM looks at, made on the device from arrays of a dataset's images that stay there.
 
-* `mnist`: the 28x28 digit as it is (training digits optionally shifted by up to `train_shift`
-  pixels, an augmentation; validation and test digits never are).
-* `translated`: the digit at a uniform position on a zero `canvas x canvas`.
+* `mnist`: the image as it is, any size and channels (28x28 for MNIST digits; training images
+  optionally shifted by up to `train_shift` pixels, an augmentation; validation and test images
+  never are).
+* `translated`: the image at a uniform position on a zero `canvas x canvas` (x C).
 * `cluttered`: the DeepMind mnist-cluttered recipe: `clutter_pieces` random `clutter_size` square
-  crops of random digits *of the same split* are added at uniform positions, then the digit is added
+  crops of random images *of the same split* are added at uniform positions, then the image is added
   at a uniform position, and the sum is clipped to [0, 1].
+
+Images are [N, h, w, C] uint8 (any dataset of `ram.datasets`); [N, h, w] arrays, as `ram.data`
+gives MNIST, are read as C = 1 and give the same canvases as before the channel axis existed.
 
 Canvases are built in uint8 units (sums clipped to 255), which is exactly the recipe on [0, 1]
 images scaled by 255. Every example is a function of one key: training draws fresh examples every
@@ -25,34 +29,51 @@ import numpy as np
 
 from ram.config import Config
 
-DIGIT = 28
 EVAL_SEEDS = {"validation": 1, "test": 2}
 
 
 class DeviceSplit(NamedTuple):
     """A split held on the device."""
 
-    images: chex.Array  # [N, 28, 28] uint8
+    images: chex.Array  # [N, h, w, C] uint8 (or [N, h, w]: C = 1)
     labels: chex.Array  # [N] int32
 
 
 def to_device(split) -> DeviceSplit:
-    """A host split (`ram.data.Split`) as device arrays."""
-    return DeviceSplit(jnp.asarray(split.images), jnp.asarray(split.labels, jnp.int32))
+    """A host split (`ram.data.Split`: images [N, h, w, C] or [N, h, w]) as device arrays [N, h, w, C]."""
+    images = np.asarray(split.images)
+    images = images[..., None] if images.ndim == 3 else images
+    return DeviceSplit(jnp.asarray(images), jnp.asarray(split.labels, jnp.int32))
 
 
-def synthetic_split(n: int = 4096, seed: int = 0) -> DeviceSplit:
-    """Random uint8 arrays shaped like MNIST digits (synthetic, not MNIST), for tests and benchmarks."""
+def nbytes(split) -> int:
+    """Bytes of a split's images (host or device)."""
+    return int(np.prod(split.images.shape)) * np.dtype(split.images.dtype).itemsize
+
+
+def _nhwc(images: chex.Array) -> chex.Array:
+    return images[..., None] if images.ndim == 3 else images
+
+
+def _span(along_rows: int, along_cols: int):
+    """`maxval` of a (row, col) draw: one number when both are equal (square images draw exactly as
+    the 28x28 digits always did), else one per axis."""
+    return along_rows if along_rows == along_cols else jnp.asarray([along_rows, along_cols])
+
+
+def synthetic_split(n: int = 4096, seed: int = 0, shape: tuple[int, ...] = (28, 28)) -> DeviceSplit:
+    """Random uint8 arrays shaped like MNIST digits, or `shape` ((h, w) or (h, w, C)) (synthetic, not
+    MNIST), for tests and benchmarks."""
     rng = np.random.default_rng(seed)
     return DeviceSplit(
-        jnp.asarray(rng.integers(0, 256, (n, 28, 28)), jnp.uint8),
+        jnp.asarray(rng.integers(0, 256, (n, *shape)), jnp.uint8),
         jnp.asarray(rng.integers(0, 10, n), jnp.int32),
     )
 
 
 def _add_at(canvas: chex.Array, patch: chex.Array, top_left: chex.Array) -> chex.Array:
-    """Adds the [p, p] int32 `patch` to the int32 `canvas` at `top_left` (row, col), in place."""
-    start = (top_left[0], top_left[1])
+    """Adds the [p, q, C] int32 `patch` to the [W, W, C] int32 `canvas` at `top_left` (row, col), in place."""
+    start = (top_left[0], top_left[1], 0)
     window = jax.lax.dynamic_slice(canvas, start, patch.shape)
     return jax.lax.dynamic_update_slice(canvas, window + patch, start)
 
@@ -62,42 +83,46 @@ def compose(key: chex.PRNGKey, digit: chex.Array, pool: chex.Array, config: Conf
 
     Args:
       key: this example's key.
-      digit: [28, 28] uint8 target digit.
-      pool: [N, 28, 28] uint8 digits of the same split, the source of clutter.
+      digit: [h, w, C] uint8 target image (an MNIST digit: [28, 28, 1]).
+      pool: [N, h, w, C] uint8 images of the same split, the source of clutter.
       config: `task`, `canvas`, `clutter_pieces`, `clutter_size`.
 
     Returns:
-      [canvas, canvas] uint8.
+      [canvas, canvas, C] uint8 ([h, w, C], the image itself, for `task=mnist`).
     """
+    chex.assert_rank(digit, 3)
     if config.task == "mnist":
         return digit
     w, p = config.canvas, config.clutter_size
+    rows, cols, channels = digit.shape
     digit_key, clutter_key = jax.random.split(key)
-    canvas = jnp.zeros((w, w), jnp.int32)
+    canvas = jnp.zeros((w, w, channels), jnp.int32)
     if config.task == "cluttered":
 
         def piece(k):
             src_k, crop_k, pos_k = jax.random.split(k, 3)
             source = pool[jax.random.randint(src_k, (), 0, pool.shape[0])].astype(jnp.int32)
-            crop = jax.lax.dynamic_slice(source, jax.random.randint(crop_k, (2,), 0, DIGIT - p + 1), (p, p))
+            start = jax.random.randint(crop_k, (2,), 0, _span(rows - p + 1, cols - p + 1))
+            crop = jax.lax.dynamic_slice(source, (start[0], start[1], 0), (p, p, channels))
             return crop, jax.random.randint(pos_k, (2,), 0, w - p + 1)
 
         # Draw every piece at once, then add them one by one where they go (no canvas per piece).
         crops, positions = jax.vmap(piece)(jax.random.split(clutter_key, config.clutter_pieces))
         for i in range(config.clutter_pieces):
             canvas = _add_at(canvas, crops[i], positions[i])
-    top_left = jax.random.randint(digit_key, (2,), 0, w - DIGIT + 1)
+    top_left = jax.random.randint(digit_key, (2,), 0, _span(w - rows + 1, w - cols + 1))
     canvas = _add_at(canvas, digit.astype(jnp.int32), top_left)
     return jnp.clip(canvas, 0, 255).astype(jnp.uint8)
 
 
 def to_model_input(canvases: chex.Array) -> chex.Array:
-    """[B, H, W] uint8 -> [B, H, W, 1] float32 in [0, 1]."""
-    return (canvases.astype(jnp.float32) / 255.0)[..., None]
+    """[B, H, W, C] uint8 -> [B, H, W, C] float32 in [0, 1]."""
+    return canvases.astype(jnp.float32) / 255.0
 
 
 def _compose_batch(keys: chex.Array, split: DeviceSplit, index: chex.Array, config: Config):
-    canvases = jax.vmap(lambda k, d: compose(k, d, split.images, config))(keys, split.images[index])
+    pool = _nhwc(split.images)
+    canvases = jax.vmap(lambda k, d: compose(k, d, pool, config))(keys, pool[index])
     return to_model_input(canvases), split.labels[index]
 
 
@@ -107,7 +132,7 @@ def train_batch(key: chex.PRNGKey, split: DeviceSplit, config: Config, batch_siz
     up to `config.train_shift` pixels, if set).
 
     Returns:
-      images [B, canvas, canvas, 1] float32, labels [B] int32.
+      images [B, canvas, canvas, C] float32, labels [B] int32.
     """
     index_key, canvas_key = jax.random.split(key)
     index = jax.random.randint(index_key, (batch_size,), 0, split.labels.shape[0])
@@ -134,7 +159,7 @@ def eval_batch(split_name: str, split: DeviceSplit, index: chex.Array, config: C
     """The fixed validation/test examples `index` ([B] int): same values on every machine and run.
 
     Returns:
-      images [B, canvas, canvas, 1] float32, labels [B] int32.
+      images [B, canvas, canvas, C] float32, labels [B] int32.
     """
     base = jax.random.key(EVAL_SEEDS[split_name])
     keys = jax.vmap(lambda i: jax.random.fold_in(base, i))(index)

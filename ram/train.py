@@ -7,7 +7,9 @@ folder (`ram.rundir`), logs one metrics line per validation, and finally tests e
 parameters. An interrupted run (Ctrl-C, SIGTERM, a killed process) loses at most the steps since
 the last checkpoint; `resume=True` continues from it with the data and noise it would have seen. A
 non-finite loss stops the run with one line; the last good checkpoint stays the one `--resume` and
-`ram eval` use.
+`ram eval` use. In a run of several processes (`jax.distributed`, `ram train --distributed`) every
+process runs this loop over the mesh of all their devices, on the same data; process 0 writes the
+run folder's files (`ram.rundir.RunDir.writes`).
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ram import evaluate, rundir, step, tasks
+from ram import datasets, evaluate, input_pipeline, rundir, step, tasks, visualize
 from ram.config import Config
-from ram.data import NUM_TRAIN, Mnist
+from ram.data import NUM_TRAIN
 from ram.errors import RamError
 
 
@@ -114,13 +116,21 @@ def _one(values: list, num_seeds: int):
 
 
 def metrics_record(
-    config: Config, at_step: int, wall: float, sums: dict, count: int, val: list[float], best: Best, num_seeds: int
+    config: Config,
+    at_step: int,
+    wall: float,
+    sums: dict,
+    count: int,
+    val: list[float],
+    best: Best,
+    num_seeds: int,
+    num_train: int = NUM_TRAIN,
 ) -> dict:
     """One line of metrics.jsonl: the same fields for one seed and for N (then one value per seed)."""
     sched = step.schedules(config)
     return {
         "step": at_step,
-        "epoch": at_step * config.batch_size / NUM_TRAIN,
+        "epoch": at_step * config.batch_size / num_train,
         "images_seen": at_step * config.batch_size,
         "wall_time_s": round(wall, 2),
         "learning_rate": float(sched.learning_rate(at_step)),
@@ -134,7 +144,7 @@ def metrics_record(
 def train_and_evaluate(
     config: Config,
     run_dir: str | os.PathLike,
-    data: Mnist,
+    data,
     *,
     num_seeds: int = 1,
     resume: bool = False,
@@ -145,9 +155,9 @@ def train_and_evaluate(
     returns the test results of each seed's best validation checkpoint.
 
     Args:
-      config: a validated config.
+      config: a validated config; `ram.datasets.fit_config` fills in what it takes from the data.
       run_dir: the run folder (`ram.rundir`).
-      data: MNIST splits (`ram.data.load_mnist`).
+      data: the splits (`ram.datasets.Dataset`, e.g. `ram.datasets.load(config)`, or `ram.data.Mnist`).
       num_seeds: seeds trained at once in one program (`jax.vmap`).
       resume: continue from the latest checkpoint in `run_dir`.
       progress: show a progress bar.
@@ -160,6 +170,8 @@ def train_and_evaluate(
 
     if num_seeds < 1:
         raise RamError(f"--seeds={num_seeds}: must be at least 1")
+    config = datasets.fit_config(config, datasets.info_of(data))  # classes, channels: recorded in config.json
+    num_train = len(data.train.labels)
     run = rundir.RunDir(run_dir)
     mesh = step.make_mesh()
     if mesh is not None and config.batch_size % mesh.size:
@@ -185,11 +197,14 @@ def train_and_evaluate(
             best, wall_before = Best.from_json(extra["best"]), extra["wall_time_s"]
             if any(np.isfinite(best.val_error_pct)):
                 best_params, _ = run.restore_best(states.params, num_seeds)
+                best_params = step.replicate(best_params, mesh)  # placed as the states' parameters
             run.truncate_metrics(at)
 
         states = step.replicate(states, mesh)
-        train_data = step.replicate(tasks.to_device(data.train), mesh)
-        validate = evaluate.make_evaluator(graphdef, config, "validation", tasks.to_device(data.validation), 1)
+        feed = input_pipeline.TrainFeed(data.train, config, int(states.step[0]), lambda s: step.replicate(s, mesh))
+        validation = tasks.to_device(data.validation)
+        validate = evaluate.make_evaluator(graphdef, config, "validation", validation, 1)
+        events = run.event_writer(purge_step=int(states.step[0]) + 1 if continuing else None)
         chunk = step.make_train_chunk(graphdef, config, num_seeds, mesh=mesh)
         keys = step.seed_keys(config, num_seeds)
         seeds = list(range(config.seed, config.seed + num_seeds))
@@ -197,14 +212,14 @@ def train_and_evaluate(
         bar = tqdm(
             total=config.train_steps,
             initial=int(states.step[0]),
-            disable=not progress,
+            disable=not progress or not run.writes(),  # one bar for the processes of a multi-process run
             unit="step",
             dynamic_ncols=True,
         )
         sums, count, last_val = {}, 0, [float("nan")] * num_seeds
         try:
             while int(states.step[0]) < config.train_steps:
-                states, metrics = chunk(states, train_data, keys)
+                states, metrics = chunk(states, next(feed), keys)
                 metrics = jax.device_get(metrics)
                 at = int(states.step[0])
                 bad = non_finite_seeds(metrics)
@@ -225,10 +240,8 @@ def train_and_evaluate(
                 )
                 if at % config.eval_every and at < config.train_steps:
                     continue
-                val = [
-                    validate(step.seed_slice(states.params, i), seed=s, step=at)["error_pct"]
-                    for i, s in enumerate(seeds)
-                ]
+                params = step.local_copy(states.params)  # what validation can take on this process's device
+                val = [validate(step.seed_slice(params, i), seed=s, step=at)["error_pct"] for i, s in enumerate(seeds)]
                 last_val = val
                 best, improved = update_best(best, val, at)
                 if improved.any():
@@ -237,7 +250,12 @@ def train_and_evaluate(
                     )
                     run.save_best(at, best_params, best.to_json(), num_seeds)
                 wall = wall_before + time.perf_counter() - t0
-                run.append_metrics(metrics_record(config, at, wall, sums, count, val, best, num_seeds))
+                record = metrics_record(config, at, wall, sums, count, val, best, num_seeds, num_train)
+                run.append_metrics(record)
+                events.scalars(record, seeds)
+                first = step.seed_slice(params, 0)  # the figure of the first seed
+                g = visualize.split_glimpses(graphdef, first, config, validation, "validation", num=4, step=at)
+                events.image("glimpses/validation", at, visualize.glimpse_image(g, config))
                 run.save_latest(at, states, {"best": best.to_json(), "wall_time_s": wall}, num_seeds)
                 bar.write(
                     f"step {at}: val error {' '.join(f'{v:.2f}%' for v in val)} "
@@ -246,6 +264,8 @@ def train_and_evaluate(
                 sums, count = {}, 0
         finally:  # also on Ctrl-C / SIGTERM / a non-finite loss: let the last checkpoint finish writing
             bar.close()
+            feed.close()
+            events.close()
             run.wait()
         wall = wall_before + time.perf_counter() - t0
 
@@ -255,7 +275,7 @@ def train_and_evaluate(
                 "command": command,
                 "train_steps": config.train_steps,
                 "images_seen": config.train_steps * config.batch_size,
-                "epochs": config.train_steps * config.batch_size / NUM_TRAIN,
+                "epochs": config.train_steps * config.batch_size / num_train,
                 "train_wall_time_s": round(wall, 1),
                 **(origin or {}),
                 "machine": machine_info(),

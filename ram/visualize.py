@@ -4,12 +4,15 @@
   `ram.retina` reads (so every rectangle drawn sits on the pixels that were sampled).
 * `foveated_view`: what the network received at one glimpse: each scale's pooled patch shown at its
   true extent, finer scales on top.
-* `plot_glimpses` / `animate_glimpses`: a PNG grid and a GIF (one frame per glimpse).
+* `plot_glimpses` / `animate_glimpses`: a PNG grid and a GIF (one frame per glimpse); in colour for
+  RGB images (the image, the boxes and each foveated view).
+* `glimpse_image`: the grid as an [H, W, 3] array (the TensorBoard figure of each validation).
 * `plot_curves`: loss parts, reward and errors from a run's metrics.jsonl.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import NamedTuple
@@ -18,9 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ram import retina, rundir, tasks
+from ram import datasets, retina, rundir, tasks
 from ram.config import Config
-from ram.data import Mnist
 from ram.episode import episode_fn
 from ram.errors import RamError
 
@@ -33,6 +35,7 @@ class Glimpses(NamedTuple):
     predictions: np.ndarray  # [N]
     locations: np.ndarray  # [T, N, 2] (x, y) in [-1, 1]
     patches: np.ndarray  # [T, N, k, g, g, C] what the retina returned
+    class_names: tuple[str, ...] = ()  # label i's name in titles (empty: the label's number)
 
 
 def glimpse_boxes(location, height: int, width: int, config: Config) -> list[tuple[int, int, int]]:
@@ -61,18 +64,38 @@ def run_glimpses(
     graphdef,
     params,
     config: Config,
-    data: Mnist,
+    data,
     num: int = 8,
     seed: int = 0,
     split: str = "test",
     step: int | None = None,
 ) -> Glimpses:
-    """Episodes on the first `num` examples of a fixed split of the run's task, with the policy std
-    of train step `step` (default: the end of training)."""
-    device_split = tasks.to_device(getattr(data, split))
+    """Episodes on the first `num` examples of a fixed split (of `data`: a `ram.datasets.Dataset` or
+    `ram.data.Mnist`) of the run's task, with the policy std of train step `step` (default: the end of
+    training)."""
+    return split_glimpses(graphdef, params, config, tasks.to_device(getattr(data, split)), split, num, seed, step)
+
+
+@functools.lru_cache(maxsize=8)
+def _episode(graphdef, config: Config):
+    return jax.jit(episode_fn(graphdef, config))
+
+
+def split_glimpses(
+    graphdef,
+    params,
+    config: Config,
+    device_split: tasks.DeviceSplit,
+    split: str = "test",
+    num: int = 8,
+    seed: int = 0,
+    step: int | None = None,
+) -> Glimpses:
+    """`run_glimpses` on a split already on the device (`split` names its fixed examples)."""
+    num = min(num, int(device_split.labels.shape[0]))
     images, labels = tasks.eval_batch(split, device_split, jnp.arange(num), config)
     std = config.policy_std(config.train_steps if step is None else step)
-    traj = jax.jit(episode_fn(graphdef, config))(params, images, jax.random.key(seed), std)
+    traj = _episode(graphdef, config)(params, images, jax.random.key(seed), std)
     sums = retina.box_sums(images, config.num_scales, config.scale_factor)
     patches = jax.vmap(lambda loc: retina.read(sums, loc, config.patch_size, config.scale_factor))(traj.locations)
     return Glimpses(
@@ -138,7 +161,8 @@ def draw_glimpses(
 
 def _title(g: Glimpses, n: int) -> tuple[str, str]:
     ok = g.predictions[n] == g.labels[n]
-    return f"pred {g.predictions[n]} / true {g.labels[n]} {'✓' if ok else '✗'}", ("green" if ok else "red")
+    name = lambda i: g.class_names[i] if i < len(g.class_names) else str(i)  # noqa: E731
+    return f"pred {name(g.predictions[n])} / true {name(g.labels[n])} {'✓' if ok else '✗'}", ("green" if ok else "red")
 
 
 def plot_glimpses(g: Glimpses, config: Config, path: str | os.PathLike | None = None):
@@ -159,6 +183,21 @@ def plot_glimpses(g: Glimpses, config: Config, path: str | os.PathLike | None = 
     if path is not None:
         save_figure(fig, Path(path), dpi=100)
     return fig
+
+
+def glimpse_image(g: Glimpses, config: Config) -> np.ndarray:
+    """`plot_glimpses`' figure as an [H, W, 3] uint8 array."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = plot_glimpses(g, config)
+    try:
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+        return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
 
 
 def animate_glimpses(g: Glimpses, config: Config, path: str | os.PathLike, fps: float = 1.5) -> None:
@@ -212,11 +251,15 @@ def save_figure(fig, path: Path, **kw) -> Path:
     return path
 
 
-def plot_examples(config: Config, data: Mnist, split: str, num: int, path: str | os.PathLike, title: str = "") -> Path:
-    """A PNG grid of the first `num` examples of a split of the config's task (`ram data show`);
-    training examples are drawn as the train step draws them (key 0)."""
+def plot_examples(config: Config, data, split: str, num: int, path: str | os.PathLike, title: str = "") -> Path:
+    """A PNG grid of the first `num` examples of a split of the config's task on `data` (a
+    `ram.datasets.Dataset` or `ram.data.Mnist`; `ram data show`); training examples are drawn as the
+    train step draws them (key 0)."""
     import matplotlib.pyplot as plt
 
+    info = datasets.info_of(data)
+    config = datasets.fit_config(config, info)
+    num = min(num, len(getattr(data, split).labels))
     device_split = tasks.to_device(getattr(data, split))
     if split == "train":
         images, labels = tasks.train_batch(jax.random.key(0), device_split, config, num)
@@ -227,26 +270,30 @@ def plot_examples(config: Config, data: Mnist, split: str, num: int, path: str |
     fig, axes = plt.subplots(rows, cols, figsize=(1.5 * cols, 1.6 * rows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
+    names = info.class_names
     for ax, image, label in zip(axes.flat, np.asarray(images), np.asarray(labels), strict=False):
         _show(ax, image)
-        ax.set_title(str(label), fontsize=8)
-    fig.suptitle(f"{title} ({split}, {config.canvas}x{config.canvas})", fontsize=10)
+        ax.set_title(names[label] if len(names) > label and names[label] != str(label) else str(label), fontsize=8)
+    h, w = np.asarray(images).shape[1:3]
+    fig.suptitle(f"{title} ({split}, {h}x{w})", fontsize=10)
     fig.tight_layout()
     return save_figure(fig, Path(path), dpi=100)
 
 
-def visualize_run(run_dir: str | os.PathLike, data: Mnist, num: int = 8, seed: int = 0) -> list[Path]:
+def visualize_run(run_dir: str | os.PathLike, data, num: int = 8, seed: int = 0) -> list[Path]:
     """Writes run_dir/glimpses.png and run_dir/glimpses.gif for the run's best checkpoint (of its
-    first seed, for a run of several seeds)."""
+    first seed, for a run of several seeds), on the test split of `data` (the run's dataset)."""
     run = rundir.load_run(run_dir)
+    config = datasets.fit_config(run.config, datasets.info_of(data))
     params = jax.tree.map(lambda x: x[0], run.params)
-    g = run_glimpses(run.graphdef, params, run.config, data, num=num, seed=seed, step=run.best_steps[0])
+    g = run_glimpses(run.graphdef, params, config, data, num=num, seed=seed, step=run.best_steps[0])
+    g = g._replace(class_names=datasets.info_of(data).class_names)
     png, gif = Path(run_dir) / "glimpses.png", Path(run_dir) / "glimpses.gif"
     for path in (png, gif):
         if not os.access(path.parent, os.W_OK):
             raise RamError(f"cannot write {path}: the run folder is read-only")
-    save_figure(plot_glimpses(g, run.config), png, dpi=100)
-    animate_glimpses(g, run.config, gif)
+    save_figure(plot_glimpses(g, config), png, dpi=100)
+    animate_glimpses(g, config, gif)
     return [png, gif]
 
 

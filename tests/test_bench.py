@@ -16,6 +16,7 @@ def test_bench_json_records(capsys):
             "glimpse_features=32",
             "core_hidden=32",
             "steps_per_call=2",
+            "samples_per_image=2",
             "--batch-sizes",
             "16",
             "--seconds",
@@ -29,6 +30,7 @@ def test_bench_json_records(capsys):
     for r in records:
         assert r["preset"] == "mnist28"
         assert r["train_images_per_s"] > 0 and r["eval_images_per_s"] > 0 and r["matmul_flops_per_s"] > 0
+        assert r["train_trajectories_per_s"] == round(r["train_images_per_s"] * 2, 1)  # samples_per_image=2
         # XLA's count covers every glimpse: more than 2 glimpses' worth of the two 32x32 core matmuls.
         assert r["flops_per_image"] > 2 * 3 * 2 * 32 * 32
         assert (

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ram.config import PRESETS, Config, apply_overrides, get_config
+from ram.config import MAX_SEED, PRESETS, Config, apply_overrides, get_config, overrides_between
 from ram.errors import ConfigError
 
 
@@ -77,3 +77,39 @@ def test_policy_std_is_fixed_or_cosine_annealed():
     np.testing.assert_allclose(stds[2], 0.06, rtol=1e-5)  # half way: the mean of the two
     np.testing.assert_allclose(stds[3:], 0.02, rtol=1e-5)  # the end, and after it
     assert stds[0] > stds[1] > stds[2] > stds[3]
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("num_glimpses", 6.5, "num_glimpses=6.5: must be a whole number"),
+        ("num_glimpses", True, "num_glimpses=True: must be a whole number"),
+        ("num_glimpses", "6", "num_glimpses='6': must be a whole number"),
+        ("learning_rate", "1e-3", "learning_rate='1e-3': must be a number"),
+        ("learning_rate", False, "learning_rate=False: must be a number"),
+        ("core", None, "core=None: must be a string"),
+        ("unroll_glimpses", 1, "unroll_glimpses=1: must be true or false"),
+        ("seed", MAX_SEED, f"seed={MAX_SEED}: must be in \\[0, {MAX_SEED}\\)"),
+        ("seed", -1, "seed=-1: must be in"),
+        ("seed", 99999999999999999999, "seed=99999999999999999999: must be in"),
+    ],
+)
+def test_a_config_read_from_json_is_typed_and_in_range(field, value, message):
+    with pytest.raises(ConfigError, match=message):
+        Config.from_dict({**Config().to_dict(), field: value})
+    with pytest.raises(ConfigError, match=message):  # also a config made in code
+        Config().replace(**{field: value}).validate()
+
+
+def test_json_numbers_are_read_as_the_fields_type_where_nothing_is_lost():
+    config = Config.from_dict({**Config().to_dict(), "num_glimpses": 4.0, "learning_rate": 1, "seed": 1e3})
+    assert (config.num_glimpses, config.learning_rate, config.seed) == (4, 1.0, 1000)
+    assert type(config.num_glimpses) is int and type(config.learning_rate) is float
+
+
+def test_overrides_between_configs_give_the_config_back():
+    config = get_config("cluttered60", ["core=gru", "learning_rate=3e-4", "init_from=runs/a b", "seed=3"])
+    overrides = overrides_between(PRESETS["mnist28"], config)
+    assert "core=gru" in overrides and "unroll_glimpses=true" not in overrides
+    assert get_config("mnist28", overrides) == config
+    assert overrides_between(config, config) == []

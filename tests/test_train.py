@@ -41,7 +41,7 @@ def test_run_folder_contents(tmp_path, synthetic):
     assert results["num_seeds"] == 1 and results["seeds"] == [0] and len(results["test_error_pct"]) == 1
     assert results["summary"]["test_error_pct"]["mean"] == results["test_error_pct"][0]
     assert results["best_step"][0] in (20, 40)
-    assert Config.from_dict(json.loads((run / "config.json").read_text())) == TINY
+    assert Config.from_dict(json.loads((run / "config.json").read_text())) == TINY.replace(num_classes=10, channels=1)
     with pytest.raises(RamError, match="already holds a run"):
         train.train_and_evaluate(TINY, run, synthetic, progress=False)
     # Leftover checkpoints without a config would be skipped by orbax and evaluated as the new run's.

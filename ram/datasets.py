@@ -1,0 +1,449 @@
+"""Every dataset RAM reads, named by `Config.dataset`, as uint8 images [N, H, W, C] in memory.
+
+    dataset=mnist                 MNIST (`ram.data`): the 50k / 10k / 10k split of the paper
+    dataset=tfds:NAME[:CONFIG]    any tensorflow-datasets image-classification dataset
+    dataset=folder:PATH           a folder of PNG/JPEG images, one sub-folder per class
+
+A folder is laid out as tensorflow-datasets' `ImageFolder` and torchvision's `ImageFolder` read it::
+
+    PATH/train/CLASS/*.png        (and .jpg / .jpeg)
+    PATH/test/CLASS/*.png         optional
+    PATH/validation/CLASS/*.png   optional
+
+or, without `train/`, PATH/CLASS/*.png alone. Classes are the sorted sub-folder names of the
+training split (label i is the i-th name). A split the dataset does not have is carved from its
+training split: a fixed `HOLDOUT` share of it, chosen by a fixed seed (`carve`), so it is the same on
+every machine and run. Greyscale images give 1 channel; a dataset with any colour image gives 3
+(alpha dropped). Every image must have one size, unless `image_size=S` resizes them all to S x S.
+
+`load(config)` returns a `Dataset` (three `Split`s and a `DatasetInfo`: name, classes, channels,
+image size); `fit_config(config, info)` fills the config's `num_classes`, `channels` and, for
+`task=mnist` (the image as it is), `canvas` from the data, and refuses an explicit setting the data
+contradicts. `from_arrays` makes a `Dataset` of numpy arrays already in memory (the Python API).
+
+Bad data ends with one line (`DataError`): an empty folder, a class folder without images, an
+image that does not decode (named), images of mixed sizes, an unknown tfds name, a dataset that is
+not image classification. Nothing is cached: a folder and a tfds dataset are decoded on each load
+(tensorflow-datasets keeps its own prepared copy; MNIST keeps `ram.data`'s cache).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from ram import data
+from ram.config import Config
+from ram.data import Split
+from ram.errors import ConfigError, DataError
+
+KINDS = ("mnist", "tfds", "folder")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+SPLITS = ("train", "validation", "test")
+HOLDOUT = 0.1  # share of the training images carved out for a missing validation (or test) split
+CARVE_SEEDS = {"validation": 1, "test": 2}  # a carved split is fixed by its seed
+MNIST_CLASSES = 10
+
+
+class DatasetSpec(NamedTuple):
+    """A parsed `Config.dataset`."""
+
+    kind: str  # mnist | tfds | folder
+    name: str = ""  # tfds: the dataset's name
+    config: str = ""  # tfds: its builder config ("" = the default)
+    path: str = ""  # folder: the folder
+
+
+class DatasetInfo(NamedTuple):
+    """What the model and the tasks need to know about a dataset."""
+
+    name: str  # as in the config: "mnist", "tfds:cifar10", "folder:PATH", or "arrays"
+    num_classes: int
+    channels: int  # C
+    image_shape: tuple[int, int]  # (H, W) of every image
+    class_names: tuple[str, ...] = ()  # label i is class_names[i] (empty if unnamed)
+
+
+MNIST_INFO = DatasetInfo("mnist", MNIST_CLASSES, 1, (28, 28), tuple(str(i) for i in range(MNIST_CLASSES)))
+
+
+class Dataset(NamedTuple):
+    """Three splits of uint8 images [N, H, W, C] and int32 labels [N], and what they are."""
+
+    train: Split
+    validation: Split
+    test: Split
+    info: DatasetInfo
+
+
+def parse_dataset(name: str) -> DatasetSpec:
+    """`"mnist"`, `"tfds:NAME[:CONFIG]"` or `"folder:PATH"` -> `DatasetSpec`; `ConfigError` otherwise."""
+    kind, _, rest = name.partition(":")
+    if name == "mnist":
+        return DatasetSpec("mnist")
+    if kind == "tfds" and rest:
+        tfds_name, _, tfds_config = rest.partition(":")
+        if tfds_name and ":" not in tfds_config and "/" not in tfds_name:
+            return DatasetSpec("tfds", name=tfds_name, config=tfds_config)
+    if kind == "folder" and rest:
+        return DatasetSpec("folder", path=rest)
+    raise ConfigError(
+        f"dataset={name!r}: use mnist, tfds:NAME[:CONFIG] (a tensorflow-datasets image dataset) or folder:PATH"
+    )
+
+
+# -- splits and images ------------------------------------------------------------------------------
+
+
+def as_nhwc(images: np.ndarray) -> np.ndarray:
+    """[N, H, W] or [N, H, W, C] -> [N, H, W, C] (a view: no value changes)."""
+    return images[..., None] if images.ndim == 3 else images
+
+
+def carve(split: Split, count: int, seed: int) -> tuple[Split, Split]:
+    """`(rest, held_out)`: `count` examples of `split` held out, chosen by a permutation of `seed`;
+    both parts keep their order."""
+    n, k = len(split.labels), count
+    if not 1 <= k < n:
+        raise DataError(f"a split of {n} image(s) is too small to hold {k} out for a missing split")
+    held = np.zeros(n, bool)
+    held[np.random.default_rng(seed).permutation(n)[:k]] = True
+    return Split(split.images[~held], split.labels[~held]), Split(split.images[held], split.labels[held])
+
+
+def resize_images(images: np.ndarray, size: int) -> np.ndarray:
+    """[N, H, W, C] uint8 -> [N, size, size, C] uint8, bilinear (PIL), each image on its own."""
+    from PIL import Image
+
+    if images.shape[1:3] == (size, size):
+        return images
+    out = np.empty((len(images), size, size, images.shape[-1]), np.uint8)
+    for i, image in enumerate(images):
+        out[i] = _resize_one(Image, image, size)
+    return out
+
+
+def _resize_one(image_module, image: np.ndarray, size: int) -> np.ndarray:
+    """[H, W, C] uint8 -> [size, size, C] uint8."""
+    channels = image.shape[-1]
+    pil = image_module.fromarray(image[..., 0] if channels == 1 else image)
+    out = np.asarray(pil.resize((size, size), image_module.BILINEAR))
+    return out[..., None] if channels == 1 else out
+
+
+def _to_uint8(images: np.ndarray, what: str) -> np.ndarray:
+    """uint8 images as they are; float images in [0, 1] scaled by 255 and rounded."""
+    images = np.asarray(images)
+    if images.dtype == np.uint8:
+        return images
+    if np.issubdtype(images.dtype, np.floating):
+        if images.size and (np.nanmin(images) < 0 or np.nanmax(images) > 1 or np.isnan(images).any()):
+            raise DataError(f"{what}: float images must lie in [0, 1] (or pass uint8 images in 0-255)")
+        return np.rint(images * 255).astype(np.uint8)
+    raise DataError(f"{what}: images must be uint8 (0-255) or float in [0, 1], not {images.dtype}")
+
+
+def _one_size(images: list[np.ndarray], names: list[str], image_size: int, source: str) -> np.ndarray:
+    """Stacks [H, W, C] images into [N, H, W, C], resizing to `image_size` if > 0; one line if sizes differ."""
+    if image_size:
+        from PIL import Image
+
+        return np.stack([_resize_one(Image, im, image_size) for im in images])
+    first = images[0].shape[:2]
+    for im, name in zip(images, names, strict=True):
+        if im.shape[:2] != first:
+            raise DataError(
+                f"{source}: images of mixed sizes ({names[0]} is {first[0]}x{first[1]}, {name} is "
+                f"{im.shape[0]}x{im.shape[1]}); set image_size=S to resize them all to S x S"
+            )
+    return np.stack(images)
+
+
+def make_dataset(name: str, splits: dict[str, Split], num_classes: int, class_names: tuple[str, ...] = ()) -> Dataset:
+    """A `Dataset` of the given splits; a missing validation or test split is carved from train."""
+    train = splits["train"]
+    count = max(1, int(len(train.labels) * HOLDOUT + 0.5))  # of the training images as given
+    for split_name in ("validation", "test"):
+        if splits.get(split_name) is None:
+            train, splits[split_name] = carve(train, count, CARVE_SEEDS[split_name])
+    out = {"train": train, "validation": splits["validation"], "test": splits["test"]}
+    shapes = {k: s.images.shape[1:] for k, s in out.items()}
+    if len(set(shapes.values())) != 1:
+        raise DataError(f"{name}: the splits' images differ in shape ({shapes}); set image_size=S to resize them all")
+    for k, s in out.items():
+        if len(s.labels) == 0:
+            raise DataError(f"{name}: the {k} split has no images")
+        if s.labels.min() < 0 or s.labels.max() >= num_classes:
+            raise DataError(f"{name}: the {k} split has labels outside 0..{num_classes - 1}")
+    h, w, c = shapes["train"]
+    info = DatasetInfo(name, int(num_classes), int(c), (int(h), int(w)), tuple(class_names))
+    return Dataset(**out, info=info)
+
+
+def from_arrays(
+    train: tuple[np.ndarray, np.ndarray],
+    validation: tuple[np.ndarray, np.ndarray] | None = None,
+    test: tuple[np.ndarray, np.ndarray] | None = None,
+    *,
+    num_classes: int | None = None,
+    name: str = "arrays",
+) -> Dataset:
+    """A `Dataset` of arrays in memory: each split is `(images, labels)` with images [N, H, W] or
+    [N, H, W, C], uint8 (0-255) or float in [0, 1], and integer labels [N]. A missing validation or
+    test split is carved from train; `num_classes` defaults to the largest label + 1."""
+    splits = {}
+    for split_name, pair in (("train", train), ("validation", validation), ("test", test)):
+        if pair is None:
+            continue
+        images, labels = pair
+        images = as_nhwc(_to_uint8(images, f"{name} {split_name}"))
+        labels = np.asarray(labels).astype(np.int32)
+        if images.ndim != 4 or labels.shape != images.shape[:1]:
+            raise DataError(
+                f"{name} {split_name}: expected images [N, H, W(, C)] and labels [N], got {images.shape} "
+                f"and {labels.shape}"
+            )
+        splits[split_name] = Split(images, labels)
+    if num_classes is None:
+        num_classes = int(max(s.labels.max() for s in splits.values())) + 1
+    return make_dataset(name, splits, num_classes)
+
+
+# -- loaders ----------------------------------------------------------------------------------------
+
+
+def load(config: Config, mnist_dir: str | os.PathLike | None = None, data_dir: str | os.PathLike | None = None):
+    """The dataset `config.dataset` names, resized to `config.image_size` if that is set."""
+    return load_dataset(config.dataset, image_size=config.image_size, mnist_dir=mnist_dir, data_dir=data_dir)
+
+
+def load_dataset(
+    name: str,
+    *,
+    image_size: int = 0,
+    mnist_dir: str | os.PathLike | None = None,
+    data_dir: str | os.PathLike | None = None,
+) -> Dataset:
+    """Loads `mnist`, `tfds:NAME[:CONFIG]` or `folder:PATH` (see the module's docstring).
+
+    Args:
+      name: `Config.dataset`.
+      image_size: > 0 resizes every image to image_size x image_size; 0 keeps them as stored.
+      mnist_dir: MNIST's local folder (`ram.data.load_mnist`).
+      data_dir: tensorflow-datasets' data folder.
+
+    Returns:
+      `Dataset` of uint8 images [N, H, W, C] and int32 labels [N] per split.
+    """
+    spec = parse_dataset(name)
+    if spec.kind == "mnist":
+        mnist = data.load_mnist(mnist_dir, data_dir)
+        splits = {k: Split(as_nhwc(s.images), s.labels) for k, s in mnist._asdict().items()}
+        if image_size:
+            splits = {k: Split(resize_images(s.images, image_size), s.labels) for k, s in splits.items()}
+        return make_dataset(name, splits, MNIST_CLASSES, MNIST_INFO.class_names)
+    if spec.kind == "tfds":
+        return load_tfds(spec.name, spec.config, data_dir=data_dir, image_size=image_size)
+    return load_folder(spec.path, image_size=image_size)
+
+
+def load_folder(path: str | os.PathLike, image_size: int = 0) -> Dataset:
+    """A folder of class sub-folders of images (`folder:PATH`; layout in the module's docstring)."""
+    root = Path(path).expanduser()
+    name = f"folder:{path}"
+    if not root.is_dir():
+        raise DataError(f"{name}: {root} is not a folder")
+    has_splits = (root / "train").is_dir()
+    split_dirs = {s: root / s for s in SPLITS if (root / s).is_dir()} if has_splits else {"train": root}
+    classes = sorted(p.name for p in split_dirs["train"].iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise DataError(
+            f"{name}: {split_dirs['train']} has no class sub-folders (expected {split_dirs['train']}/CLASS/*.png)"
+        )
+    files, labels = {}, {}
+    for split_name, folder in split_dirs.items():
+        found = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+        unknown = sorted(set(found) - set(classes))
+        if unknown:
+            raise DataError(f"{name}: {folder} has class folder(s) {unknown} that the training split lacks")
+        files[split_name], labels[split_name] = [], []
+        for label, cls in enumerate(classes):
+            if not (folder / cls).is_dir():
+                continue
+            images = sorted(p for p in (folder / cls).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            if not images:
+                raise DataError(f"{name}: the class folder {folder / cls} has no images (.png, .jpg or .jpeg)")
+            files[split_name] += images
+            labels[split_name] += [label] * len(images)
+        if not files[split_name]:
+            raise DataError(f"{name}: {folder} has no class sub-folders of images (expected {folder}/CLASS/*.png)")
+    decoded = {s: [read_image(p) for p in paths] for s, paths in files.items()}
+    colour = any(im.shape[-1] == 3 for ims in decoded.values() for im in ims)
+    splits = {}
+    for split_name, images in decoded.items():
+        if colour:
+            images = [np.repeat(im, 3, -1) if im.shape[-1] == 1 else im for im in images]
+        stacked = _one_size(images, [str(p) for p in files[split_name]], image_size, name)
+        splits[split_name] = Split(stacked, np.asarray(labels[split_name], np.int32))
+    if not image_size:
+        shapes = {s: sp.images.shape[1:3] for s, sp in splits.items()}
+        if len(set(shapes.values())) > 1:
+            first = {s: str(files[s][0]) for s in shapes}
+            raise DataError(
+                f"{name}: images of mixed sizes across splits "
+                f"({', '.join(f'{first[s]} is {h}x{w}' for s, (h, w) in shapes.items())}); "
+                "set image_size=S to resize them all to S x S"
+            )
+    return make_dataset(name, splits, len(classes), tuple(classes))
+
+
+def read_image(path: Path) -> np.ndarray:
+    """One image file as uint8 [H, W, 1] (greyscale) or [H, W, 3] (colour; alpha dropped)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            grey = im.mode in ("1", "L", "I", "I;16", "F") or (im.mode == "P" and _grey_palette(im))
+            im = im.convert("L" if grey else "RGB")
+            array = np.asarray(im, np.uint8)
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
+        raise DataError(f"cannot read the image {path}: it is corrupt or not an image ({type(e).__name__})") from None
+    return array[..., None] if array.ndim == 2 else array
+
+
+def _grey_palette(im) -> bool:
+    palette = np.asarray(im.getpalette() or [], np.int32).reshape(-1, 3)
+    return bool(len(palette)) and bool((palette == palette[:, :1]).all())
+
+
+def _tfds_splits(builder) -> list[str]:
+    names = list(builder.info.splits.keys())
+    # Code-only metadata (a builder not yet prepared, or `tfds.testing.mock_data`) lists no splits.
+    return names or ["train", "test"]
+
+
+def load_tfds(name: str, config: str = "", *, data_dir=None, image_size: int = 0) -> Dataset:
+    """A tensorflow-datasets image-classification dataset (`tfds:NAME[:CONFIG]`), in its stored order.
+
+    Its image and label features are its `supervised_keys`; the label must be a `ClassLabel` and the
+    image an `Image`. tensorflow-datasets downloads and prepares the dataset if it has not yet."""
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError as e:
+        raise DataError(
+            f"tfds:{name}: tensorflow-datasets is not importable ({e}); pip install tensorflow-datasets"
+        ) from None
+    label = f"tfds:{name}" + (f":{config}" if config else "")
+    try:
+        builder = tfds.builder(f"{name}/{config}" if config else name, data_dir=data_dir)
+    except Exception as e:  # DatasetNotFoundError, or an unknown builder config
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise DataError(f"{label}: tensorflow-datasets does not know it ({first[:160]})") from None
+    keys = builder.info.supervised_keys
+    features = builder.info.features
+    if not (isinstance(keys, tuple) and len(keys) == 2 and all(isinstance(k, str) for k in keys)):
+        raise DataError(f"{label} is not an image-classification dataset (it has no (image, label) supervised keys)")
+    image_key, label_key = keys
+    if not isinstance(features[image_key], tfds.features.Image) or not isinstance(
+        features[label_key], tfds.features.ClassLabel
+    ):
+        kinds = f"{type(features[image_key]).__name__}, {type(features[label_key]).__name__}"
+        raise DataError(
+            f"{label} is not an image-classification dataset (its supervised keys are {keys}: {kinds}); "
+            "ram needs an Image and a ClassLabel"
+        )
+    try:
+        builder.download_and_prepare()
+    except Exception as e:
+        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
+        raise DataError(f"{label}: tensorflow-datasets could not prepare it ({type(e).__name__}: {first})") from None
+    splits = {}
+    for split_name in _tfds_splits(builder):
+        if split_name not in SPLITS:
+            continue
+        images, labels = [], []
+        for example in tfds.as_numpy(builder.as_dataset(split=split_name, shuffle_files=False)):
+            image = example[image_key]
+            images.append(image[..., :3] if image.shape[-1] == 4 else image)
+            labels.append(int(example[label_key]))
+        if images:
+            names = [f"{split_name}[{i}]" for i in range(len(images))]
+            splits[split_name] = Split(_one_size(images, names, image_size, label), np.asarray(labels, np.int32))
+    if "train" not in splits:
+        raise DataError(f"{label}: it has no train split (splits: {_tfds_splits(builder)})")
+    classes = features[label_key]
+    return make_dataset(label, splits, classes.num_classes, tuple(classes.names))
+
+
+# -- the config and the data -------------------------------------------------------------------------
+
+
+def info_of(dataset) -> DatasetInfo:
+    """The `DatasetInfo` of a `Dataset`, or of a bare (train, validation, test) triple such as
+    `ram.data.Mnist` (MNIST's 10 classes; channels and size from the arrays)."""
+    if isinstance(getattr(dataset, "info", None), DatasetInfo):
+        return dataset.info
+    images = as_nhwc(np.asarray(dataset.train.images[:1]))
+    h, w, c = images.shape[1:]
+    return DatasetInfo("mnist", MNIST_CLASSES, int(c), (int(h), int(w)), ())
+
+
+def fit_config(config: Config, info: DatasetInfo) -> Config:
+    """`config` with `num_classes`, `channels` and (for `task=mnist`) `canvas` taken from the data.
+
+    A setting the data contradicts (`num_classes=5` on a 10-class dataset, a canvas smaller than the
+    images, clutter pieces larger than them) is one line (`DataError`). 0 means "from the data"."""
+    h, w = info.image_shape
+    for field, value, what in (("num_classes", info.num_classes, "classes"), ("channels", info.channels, "channels")):
+        if getattr(config, field) not in (0, value):
+            raise DataError(
+                f"{field}={getattr(config, field)}: {info.name} has {value} {what}; set {field}={value} "
+                "or leave it out (0 takes it from the data)"
+            )
+    changes = {"num_classes": info.num_classes, "channels": info.channels}
+    if config.task == "mnist":
+        changes["canvas"] = max(h, w)  # the image as it is
+        if config.train_shift and 2 * config.train_shift >= min(h, w):
+            raise DataError(f"train_shift={config.train_shift}: too large for the {h}x{w} images of {info.name}")
+    else:
+        if config.canvas < max(h, w):
+            raise DataError(
+                f"canvas={config.canvas}: a {config.task} canvas must hold the {h}x{w} images of {info.name}; "
+                f"use canvas >= {max(h, w)} or image_size= to resize them"
+            )
+        if config.task == "cluttered" and config.clutter_size > min(h, w):
+            raise DataError(
+                f"clutter_size={config.clutter_size}: clutter pieces are cut from the {h}x{w} images of "
+                f"{info.name}; use clutter_size <= {min(h, w)}"
+            )
+    try:
+        return config.replace(**changes).validate()
+    except ConfigError as e:
+        raise DataError(f"with the {h}x{w} images of {info.name}: {e}") from None
+
+
+def write_folder(dataset, root: str | os.PathLike, limit: int | None = None) -> Path:
+    """Writes a dataset's splits as a `folder:` dataset: root/SPLIT/CLASS/INDEX.png (PNG is lossless,
+    so `load_folder` reads back the same pixels). `limit` keeps the first `limit` images of each split.
+
+    Class folders are named by `class_names` (MNIST: "0".."9"), else by the label; files by the image's
+    index in its split (zero-padded), so a folder lists each class's images in split order."""
+    from PIL import Image
+
+    root = Path(root)
+    info = info_of(dataset)
+    names = info.class_names or tuple(str(i) for i in range(info.num_classes))
+    for split_name in SPLITS:
+        split = getattr(dataset, split_name)
+        images, labels = as_nhwc(np.asarray(split.images))[:limit], np.asarray(split.labels)[:limit]
+        width = len(str(max(len(labels) - 1, 0)))
+        for label in np.unique(labels):  # only classes with images: an empty class folder is an error
+            (root / split_name / names[label]).mkdir(parents=True, exist_ok=True)
+        for i, (image, label) in enumerate(zip(images, labels, strict=True)):
+            pixels = image[..., 0] if image.shape[-1] == 1 else image
+            Image.fromarray(pixels).save(root / split_name / names[label] / f"{i:0{width}d}.png")
+    return root

@@ -1,0 +1,160 @@
+"""Datasets other than MNIST: name parsing, folders of images, tensorflow-datasets (mocked: nothing
+downloads), arrays in memory, fitting a config to the data, and one line for each kind of bad data."""
+
+import numpy as np
+import pytest
+
+from ram import datasets
+from ram.config import get_config
+from ram.data import Split
+from ram.errors import ConfigError, DataError
+
+
+def write_png(path, array):
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+
+
+@pytest.mark.parametrize(
+    "name, spec",
+    [
+        ("mnist", datasets.DatasetSpec("mnist")),
+        ("tfds:cifar10", datasets.DatasetSpec("tfds", name="cifar10")),
+        ("tfds:mnist_corrupted:shot_noise", datasets.DatasetSpec("tfds", name="mnist_corrupted", config="shot_noise")),
+        ("folder:/data/my pictures", datasets.DatasetSpec("folder", path="/data/my pictures")),
+        ("folder:C:/x", datasets.DatasetSpec("folder", path="C:/x")),
+    ],
+)
+def test_dataset_names_parse(name, spec):
+    assert datasets.parse_dataset(name) == spec
+
+
+@pytest.mark.parametrize("name", ["", "cifar10", "tfds:", "tfds:a:b:c", "folder:", "MNIST", "hub:x"])
+def test_bad_dataset_names_are_one_line(name):
+    with pytest.raises(ConfigError, match="use mnist, tfds:NAME"):
+        get_config("mnist28", [f"dataset={name}"])
+
+
+def test_carve_is_fixed_disjoint_and_keeps_order():
+    split = Split(np.arange(100, dtype=np.uint8).reshape(100, 1, 1, 1), np.arange(100, dtype=np.int32))
+    rest, held = datasets.carve(split, 10, seed=1)
+    assert len(held.labels) == 10 and len(rest.labels) == 90
+    assert sorted(set(rest.labels) | set(held.labels)) == list(range(100))
+    assert all(np.diff(rest.labels) > 0) and all(np.diff(held.labels) > 0)  # order kept
+    np.testing.assert_array_equal(held.images[:, 0, 0, 0], held.labels)  # images travel with labels
+    again, _ = datasets.carve(split, 10, seed=1)
+    np.testing.assert_array_equal(again.labels, rest.labels)
+    assert not np.array_equal(datasets.carve(split, 10, seed=2)[1].labels, held.labels)
+
+
+def test_from_arrays_carves_missing_splits_and_reads_floats():
+    rng = np.random.default_rng(0)
+    images = rng.random((50, 12, 10, 3)).astype(np.float32)  # synthetic
+    labels = rng.integers(0, 4, 50)
+    ds = datasets.from_arrays((images, labels))
+    assert [len(s.labels) for s in (ds.train, ds.validation, ds.test)] == [40, 5, 5]
+    assert ds.info == datasets.DatasetInfo("arrays", int(labels.max()) + 1, 3, (12, 10), ())
+    assert ds.train.images.dtype == np.uint8
+    greys = datasets.from_arrays((np.zeros((8, 5, 5), np.uint8), np.arange(8) % 2), num_classes=3)
+    assert greys.train.images.shape[1:] == (5, 5, 1) and greys.info.num_classes == 3
+    with pytest.raises(DataError, match=r"float images must lie in \[0, 1\]"):
+        datasets.from_arrays((images * 255, labels))
+
+
+def test_mnist_digits_through_a_folder_equal_the_mnist_arrays(tmp_path, mnist_dir):
+    """Real MNIST digits written as PNGs, read back through `folder:`: the same pixels and labels."""
+    mnist = datasets.load_dataset("mnist", mnist_dir=mnist_dir)
+    datasets.write_folder(mnist, tmp_path, limit=300)
+    folder = datasets.load_dataset(f"folder:{tmp_path}")
+    assert folder.info.num_classes == 10 and folder.info.channels == 1 and folder.info.image_shape == (28, 28)
+    assert folder.info.class_names == tuple("0123456789")
+    for name in ("train", "validation", "test"):
+        ours, theirs = getattr(folder, name), getattr(mnist, name)
+        # A folder lists class by class; within a class, in split order (the files' zero-padded indices).
+        order = np.argsort(theirs.labels[:300], kind="stable")
+        np.testing.assert_array_equal(ours.images, theirs.images[:300][order])
+        np.testing.assert_array_equal(ours.labels, theirs.labels[:300][order])
+
+
+def test_folder_without_splits_and_colour(tmp_path):
+    """Synthetic images: PATH/CLASS/*.png alone gives carved validation and test splits; one colour
+    image makes the whole dataset RGB (greyscale images repeated over 3 channels)."""
+    rng = np.random.default_rng(0)
+    for cls in ("cat", "dog"):
+        for i in range(10):
+            write_png(tmp_path / cls / f"{i}.png", rng.integers(0, 256, (6, 8), dtype=np.uint8))
+    write_png(tmp_path / "dog" / "rgb.jpg", rng.integers(0, 256, (6, 8, 3), dtype=np.uint8))
+    ds = datasets.load_dataset(f"folder:{tmp_path}")
+    assert ds.info.class_names == ("cat", "dog") and ds.info.channels == 3 and ds.info.image_shape == (6, 8)
+    assert [len(s.labels) for s in (ds.train, ds.validation, ds.test)] == [17, 2, 2]
+    grey = ds.train.images[0]  # cat/0.png
+    np.testing.assert_array_equal(grey[..., 0], grey[..., 2])
+    resized = datasets.load_dataset(f"folder:{tmp_path}", image_size=4)
+    assert resized.train.images.shape[1:] == (4, 4, 3)
+
+
+def test_bad_folders_say_what_is_wrong_in_one_line(tmp_path):
+    def fails(path, message, **kw):
+        with pytest.raises(DataError, match=message) as e:
+            datasets.load_dataset(f"folder:{path}", **kw)
+        assert "\n" not in str(e.value)
+
+    fails(tmp_path / "nope", "is not a folder")
+    (tmp_path / "empty").mkdir()
+    fails(tmp_path / "empty", "has no class sub-folders")
+    (tmp_path / "noimages" / "train" / "a").mkdir(parents=True)
+    (tmp_path / "noimages" / "train" / "a" / "notes.txt").write_text("not an image")
+    fails(tmp_path / "noimages", "the class folder .*/train/a has no images")
+    write_png(tmp_path / "corrupt" / "a" / "0.png", np.zeros((4, 4), np.uint8))
+    (tmp_path / "corrupt" / "a" / "1.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    fails(tmp_path / "corrupt", "cannot read the image .*corrupt/a/1.png")
+    write_png(tmp_path / "mixed" / "a" / "0.png", np.zeros((4, 4), np.uint8))
+    write_png(tmp_path / "mixed" / "b" / "0.png", np.zeros((5, 4), np.uint8))
+    fails(tmp_path / "mixed", r"mixed sizes .*a/0.png is 4x4, .*b/0.png is 5x4\); set image_size=S")
+    write_png(tmp_path / "mixed" / "a" / "1.png", np.zeros((4, 4), np.uint8))
+    write_png(tmp_path / "mixed" / "b" / "1.png", np.zeros((5, 4), np.uint8))
+    assert datasets.load_dataset(f"folder:{tmp_path / 'mixed'}", image_size=3).train.images.shape[1:] == (3, 3, 1)
+    write_png(tmp_path / "extra" / "train" / "a" / "0.png", np.zeros((4, 4), np.uint8))
+    write_png(tmp_path / "extra" / "test" / "z" / "0.png", np.zeros((4, 4), np.uint8))
+    fails(tmp_path / "extra", r"has class folder\(s\) \['z'\] that the training split lacks")
+    (tmp_path / "extra" / "test" / "z" / "0.png").unlink()
+    (tmp_path / "extra" / "test" / "z").rmdir()
+    fails(tmp_path / "extra", "extra/test has no class sub-folders of images")
+
+
+def test_tfds_image_datasets_through_mock_data():
+    """tensorflow-datasets' own mock (random examples; nothing downloads): classes, channels and size
+    come from the dataset's info; a missing validation split is carved from train."""
+    tfds = pytest.importorskip("tensorflow_datasets")
+    with tfds.testing.mock_data(num_examples=20):
+        cifar = datasets.load_dataset("tfds:cifar10")
+        fashion = datasets.load_dataset("tfds:fashion_mnist", image_size=14)
+        with pytest.raises(DataError, match="tfds:imdb_reviews is not an image-classification dataset"):
+            datasets.load_dataset("tfds:imdb_reviews")
+        with pytest.raises(DataError, match="tfds:no_such_dataset: tensorflow-datasets does not know it"):
+            datasets.load_dataset("tfds:no_such_dataset")
+    assert cifar.info[:4] == ("tfds:cifar10", 10, 3, (32, 32)) and len(cifar.info.class_names) == 10
+    assert [len(s.labels) for s in (cifar.train, cifar.validation, cifar.test)] == [18, 2, 20]
+    assert cifar.train.images.shape[1:] == (32, 32, 3) and cifar.train.images.dtype == np.uint8
+    assert fashion.info[:4] == ("tfds:fashion_mnist", 10, 1, (14, 14))
+
+
+def test_fit_config_takes_classes_channels_and_size_from_the_data():
+    info = datasets.DatasetInfo("folder:x", 3, 3, (20, 24))
+    fitted = datasets.fit_config(get_config("mnist28", ["dataset=folder:x"]), info)
+    assert (fitted.num_classes, fitted.channels, fitted.canvas) == (3, 3, 24)  # task=mnist: the image as it is
+    assert datasets.fit_config(fitted, info) == fitted  # fitting twice changes nothing
+    cluttered = datasets.fit_config(get_config("cluttered60", ["dataset=folder:x"]), info)
+    assert (cluttered.canvas, cluttered.num_classes) == (60, 3)
+    for overrides, message in [
+        (["num_classes=10"], "num_classes=10: folder:x has 3 classes; set num_classes=3"),
+        (["channels=1"], "channels=1: folder:x has 3 channels"),
+    ]:
+        with pytest.raises(DataError, match=message):
+            datasets.fit_config(get_config("mnist28", ["dataset=folder:x", *overrides]), info)
+    with pytest.raises(DataError, match="canvas=22: a translated canvas must hold the 20x24 images"):
+        datasets.fit_config(get_config("translated60", ["dataset=folder:x", "canvas=22", "patch_size=8"]), info)
+    with pytest.raises(DataError, match="clutter_size=21: clutter pieces are cut from the 20x24 images"):
+        datasets.fit_config(get_config("cluttered60", ["dataset=folder:x", "clutter_size=21"]), info)
