@@ -73,6 +73,17 @@ FINE_TUNE = (
     "mean_penalty_margin=1.5",
 )
 
+# Several trajectories per image (session 8), at an equal budget of trajectories: 20k steps of 256
+# trajectories each (5.1M), as 256 images x 1, 64 x 4 or 32 x 8, on cluttered 60x60 with the LSTM
+# recipe of the GPU rows.
+LSTM = ("location_std_final=0.03", "mean_penalty=0.01", "mean_penalty_margin=1.5", "core=lstm")
+
+
+def _trajectories(images: int, samples: int, *extra: str, note: str) -> Row:
+    per_image = (f"samples_per_image={samples}",) if samples > 1 else ()
+    return _row("cluttered60", 8, 20_000, 4.04, *LSTM, f"batch_size={images}", *per_image, *extra, note=note)
+
+
 ROWS: dict[str, Row] = {
     # Table 1 (a): 28x28 MNIST, 8x8 retina, 1 scale.
     **{f"mnist28-g{n}": _mnist(n, p) for n, p in {2: 3.79, 3: 1.51, 4: 1.54, 5: 1.34}.items()},
@@ -93,6 +104,20 @@ ROWS: dict[str, Row] = {
         "samples_per_image=4",
         "baseline=loo",
         note="4 trajectories of each of 32 images (the recipe's trajectories/step), leave-one-out baseline",
+        seeds=3,
+    ),
+    "mnist28-g6-m4-both-100k-3seeds": _row(
+        "mnist28",
+        6,
+        100_000,
+        1.12,
+        *MNIST_RECIPE,
+        "batch_size=32",
+        "samples_per_image=4",
+        "baseline=both",
+        public=0.85,
+        target=0.85,
+        note="the m4-both recipe over 100k steps (12.8M trajectories per seed)",
         seeds=3,
     ),
     "mnist28-g6-m4-both-3seeds": _mnist(
@@ -151,6 +176,17 @@ ROWS: dict[str, Row] = {
         )
         for dt in ("float32", "bfloat16")
     },
+    # Your own images: MNIST exported as PNGs (python experiments/export_mnist_folder.py
+    # experiments/data/mnist-folder; not committed), read back through `dataset=folder:`.
+    "mnist28-g6-folder": _row(
+        "mnist28",
+        6,
+        4_000,
+        None,
+        "eval_every=1000",
+        "dataset=folder:experiments/data/mnist-folder",
+        note="4k steps on MNIST read from a folder of PNGs (dataset=folder:), not from the MNIST files",
+    ),
     "mnist28-g7": _mnist(7, 1.07),
     # Table 1 (b): translated 60x60, 12x12 retina, 3 scales.
     **{f"translated60-g{n}": _row("translated60", n, 100_000, p) for n, p in {4: 1.54, 6: 1.22}.items()},
@@ -341,5 +377,18 @@ ROWS: dict[str, Row] = {
         public=5.9,
         target=8.0,
         note="the H100 150k run's best, fine-tuned on the 2-core CPU: lr 2e-4, batch 128, std 0.03",
+    ),
+    "cluttered60-20k-m1": _trajectories(256, 1, note="ablation: 256 images x 1 trajectory, learned baseline"),
+    "cluttered60-20k-m4-loo": _trajectories(64, 4, "baseline=loo", note="ablation: 64 images x 4, leave-one-out"),
+    "cluttered60-20k-m4-both": _trajectories(
+        64, 4, "baseline=both", note="ablation: 64 images x 4, leave-one-out + learned correction"
+    ),
+    "cluttered60-20k-m8-loo": _trajectories(32, 8, "baseline=loo", note="ablation: 32 images x 8, leave-one-out"),
+    "cluttered60-20k-m4-loo-coregrad": _trajectories(
+        64,
+        4,
+        "baseline=loo",
+        "core_gradients=reinforce",
+        note="ablation: 64 x 4, leave-one-out, REINFORCE into the core",
     ),
 }

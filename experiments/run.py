@@ -37,7 +37,7 @@ def command(name: str) -> list[str]:
 def run_row(name: str, extra: list[str]) -> int:
     cmd = command(name) + extra
     if RunDir(RUNS / name).is_run():
-        if (RUNS / name / "results.json").is_file():
+        if RunDir(RUNS / name).has_results():
             print(f"{name}: already recorded, skipping")
             return 0
         cmd.append("--resume")
@@ -95,7 +95,7 @@ def table(link: str = "runs") -> str:
     ]
     for name, row in ROWS.items():
         run = RunDir(RUNS / name)
-        if not (run.path / "results.json").is_file():
+        if not run.has_results():
             continue
         r = run.read_results()
         m = r.get("machine", {})

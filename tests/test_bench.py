@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from ram import bench, tasks
 from ram.cli import main
 from ram.config import Config
@@ -30,7 +32,7 @@ def test_bench_json_records(capsys):
     for r in records:
         assert r["preset"] == "mnist28"
         assert r["train_images_per_s"] > 0 and r["eval_images_per_s"] > 0 and r["matmul_flops_per_s"] > 0
-        assert r["train_trajectories_per_s"] == round(r["train_images_per_s"] * 2, 1)  # samples_per_image=2
+        assert r["train_trajectories_per_s"] == pytest.approx(2 * r["train_images_per_s"], abs=0.2)  # M = 2
         # XLA's count covers every glimpse: more than 2 glimpses' worth of the two 32x32 core matmuls.
         assert r["flops_per_image"] > 2 * 3 * 2 * 32 * 32
         assert (
@@ -68,21 +70,14 @@ def test_matmul_rate_grows_the_product_until_it_is_long_enough_to_time(monkeypat
     assert sizes == [100]
 
 
-def test_matmul_rate_is_that_of_a_timed_product():
-    """The reported rate is 2 n^3 / (time of one n x n product), within the noise of a shared machine."""
-    import time
+def test_matmul_rate_is_that_of_a_timed_product(monkeypatch):
+    """The rate is 2 n^3 / (the time of the fastest product): with a clock that advances 10 ms per
+    reading, exactly 2 n^3 / 10 ms; with the real clock, within what any CPU or GPU does."""
+    import itertools
 
-    import jax
-    import jax.numpy as jnp
-
-    n = 384
-    a = jnp.ones((n, n), jnp.float32)
-    f = jax.jit(lambda x, y: x @ y)
-    f(a, a).block_until_ready()
-    best = float("inf")
-    for _ in range(10):
-        t = time.perf_counter()
-        f(a, a).block_until_ready()
-        best = min(best, time.perf_counter() - t)
-    rate = bench.matmul_rate(n=n, repeats=10)
-    assert 2 * n**3 / best / 4 < rate < 4 * 2 * n**3 / best
+    n = 96
+    real = bench.matmul_rate(n=n, repeats=3)
+    assert 1e8 < real < 1e16  # 0.1 GFLOP/s to 10 PFLOP/s
+    ticks = itertools.count()
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: 0.01 * next(ticks))
+    assert bench.matmul_rate(n=n, repeats=3) == pytest.approx(2 * n**3 / 0.01)
