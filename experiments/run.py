@@ -69,7 +69,8 @@ def fmt(x: float | None) -> str:
 def budget(r: dict) -> str:
     """Images seen (epochs) and wall time; a run started from another's parameters (init_from) adds
     what producing them cost: "5.1M (102) + 7.7M before | 100 min + 138 min before"."""
-    images = f"{r['images_seen'] / 1e6:.1f}M ({r['epochs']:.0f})"
+    epochs = r.get("epochs", r["images_seen"] / 50_000)  # runs of the former --seeds module did not record it
+    images = f"{r['images_seen'] / 1e6:.1f}M ({epochs:.0f})"
     wall = f"{r['train_wall_time_s'] / 60:.0f} min"
     if r.get("init_from"):
         first = lambda x: x[0] if isinstance(x, list) else x  # noqa: E731 (seed 0's lineage)
