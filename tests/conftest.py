@@ -3,10 +3,12 @@ without it they are skipped with a message. Nothing downloads."""
 
 import os
 
+import numpy as np
 import pytest
 
 from ram import data
 from ram.config import Config
+from ram.data import Mnist, Split
 
 # A tiny model (synthetic-data tests): trains in seconds on a CPU.
 TINY = Config(
@@ -37,3 +39,14 @@ def mnist_dir():
 @pytest.fixture(scope="session")
 def mnist(mnist_dir):
     return data.load_mnist(mnist_dir)
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    """Small random uint8 arrays shaped like MNIST digits (synthetic, not MNIST): 64/40/40 images."""
+    rng = np.random.default_rng(0)
+
+    def split(n):
+        return Split(rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), rng.integers(0, 10, n).astype(np.int32))
+
+    return Mnist(split(64), split(40), split(40))

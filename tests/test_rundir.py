@@ -13,18 +13,7 @@ import pytest
 from conftest import TINY
 
 from ram import rundir, train
-from ram.data import Mnist, Split
 from ram.errors import RamError
-
-
-@pytest.fixture(scope="module")
-def synthetic():
-    rng = np.random.default_rng(0)
-
-    def split(n):
-        return Split(rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), rng.integers(0, 10, n).astype(np.int32))
-
-    return Mnist(split(64), split(40), split(40))
 
 
 def test_metrics_lines_are_whole_json_with_null_for_nan(tmp_path, capsys):

@@ -16,16 +16,6 @@ from ram.data import Mnist, Split
 from ram.errors import RamError
 
 
-@pytest.fixture(scope="module")
-def synthetic():
-    rng = np.random.default_rng(0)
-
-    def split(n):
-        return Split(rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), rng.integers(0, 10, n).astype(np.int32))
-
-    return Mnist(split(64), split(40), split(40))
-
-
 def params_of(run_dir, seed_index=0):
     return rundir.load_run(run_dir).seed_params(seed_index)
 
