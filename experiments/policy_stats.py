@@ -34,8 +34,8 @@ from ram.errors import RamError
 def policy_stats(run_dir: str, data, num_images: int = 2000, seed: int = 0) -> list[dict]:
     """One dict per glimpse: `{"glimpse", "z_p50", "z_p90", "z_p99", "saturated", "off_canvas"}`."""
     run = rundir.load_run(run_dir)
-    config, graphdef, step = run.config, run.graphdef, run.best_steps[0]
-    params = jax.tree.map(lambda x: x[0], run.params)  # the first seed
+    config, graphdef = run.config, run.graphdef
+    params, step = run.seed_params(0)  # the first seed
     split = tasks.to_device(data.validation)
     n = min(num_images, int(split.labels.shape[0]))
     images, _ = tasks.eval_batch("validation", split, jnp.arange(n), config)

@@ -156,7 +156,8 @@ def episode_samples_fn(graphdef: nnx.GraphDef, config: Config):
 
     The M episodes are one episode over the images tiled M times ([M * B, ...]): every trajectory
     draws its own noise, and the matmuls are M times taller rather than M batched ones (a `jax.vmap`
-    over keys ran at half the trajectories/s on a 2-core CPU). With M = 1 the episode runs on the
+    over keys ran at 30% of the matmul rate on a 2-core CPU, against 63% for one trajectory measured
+    beside it; experiments/BENCH.md). With M = 1 the episode runs on the
     images as they are and computes bit for bit what `episode_fn` does."""
     episode = episode_fn(graphdef, config)
     num_samples = config.samples_per_image

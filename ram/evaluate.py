@@ -98,8 +98,8 @@ def evaluate_run(
     test = make_evaluator(run.graphdef, config, "test", tasks.to_device(data.test), mc_samples)
     val = make_evaluator(run.graphdef, config, "validation", tasks.to_device(data.validation), 1)
     per_seed = []
-    for i, (seed, step) in enumerate(zip(run.seeds, run.best_steps, strict=True)):
-        params = jax.tree.map(lambda x, i=i: x[i], run.params)
+    for i, seed in enumerate(run.seeds):
+        params, step = run.seed_params(i)
         t = test(params, seed=seed, step=step)
         v = val(params, seed=seed, step=step)
         per_seed.append(

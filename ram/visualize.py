@@ -285,8 +285,8 @@ def visualize_run(run_dir: str | os.PathLike, data, num: int = 8, seed: int = 0)
     first seed, for a run of several seeds), on the test split of `data` (the run's dataset)."""
     run = rundir.load_run(run_dir)
     config = datasets.fit_config(run.config, datasets.info_of(data))
-    params = jax.tree.map(lambda x: x[0], run.params)
-    g = run_glimpses(run.graphdef, params, config, data, num=num, seed=seed, step=run.best_steps[0])
+    params, best_step = run.seed_params(0)
+    g = run_glimpses(run.graphdef, params, config, data, num=num, seed=seed, step=best_step)
     g = g._replace(class_names=datasets.info_of(data).class_names)
     png, gif = Path(run_dir) / "glimpses.png", Path(run_dir) / "glimpses.gif"
     for path in (png, gif):
