@@ -2,8 +2,8 @@
 
 `ram.rundir.RunDir.event_writer()` opens an `EventWriter` on the run folder; the training loop gives it
 each metrics line (`scalars`) and the glimpse figure of each validation (`image`). Written with
-tensorboardX, so `tensorboard --logdir experiments/runs` shows every run. With N seeds trained at
-once, each scalar is logged once per seed as `NAME/seedS`. A resumed run purges the events after its
+tensorboardX's record writer, synchronously (see `EventWriter`), so `tensorboard --logdir
+experiments/runs` shows every run. With N seeds trained at once, each scalar is logged once per seed as `NAME/seedS`. A resumed run purges the events after its
 checkpoint's step, as it truncates metrics.jsonl there.
 
 `read_events` reads the files back (with TensorFlow's reader), for tests and tools.
@@ -11,26 +11,60 @@ checkpoint's step, as it truncates metrics.jsonl there.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import time
 from pathlib import Path
 
 import numpy as np
+
+from ram.errors import RamError
 
 NOT_SCALARS = ("step",)
 
 
 class EventWriter:
-    """Writes scalars and images into `folder`'s event files."""
+    """Writes scalars and images into an event file in `folder`, synchronously.
+
+    tensorboardX's `SummaryWriter` writes from a background thread: a full disk or a folder made
+    read-only under a running job then prints a thread's traceback for every event, and training
+    goes on as if nothing happened. Here each call writes its events and flushes them before it
+    returns (a few records per validation: nothing to gain from a thread), and any `OSError` becomes
+    one `RamError` naming the file, as a failed metrics line does."""
 
     def __init__(self, folder: str | os.PathLike, purge_step: int | None = None):
-        from tensorboardX import SummaryWriter
+        from tensorboardX.event_file_writer import EventsWriter
+        from tensorboardX.proto.event_pb2 import Event, SessionLog
 
-        self._writer = SummaryWriter(logdir=str(folder), purge_step=purge_step, flush_secs=30)
+        self._event = Event
+        self._folder = Path(folder)
+        with self._errors():
+            self._writer = EventsWriter(str(self._folder / "events"))  # events.out.tfevents.<time>.<host>
+            if purge_step is not None:
+                # What SummaryWriter(purge_step=...) writes: TensorBoard drops the events logged at or
+                # after `purge_step` before this one (those of an interrupted run's lost steps).
+                self._write(Event(step=purge_step, session_log=SessionLog(status=SessionLog.START)))
+
+    @contextlib.contextmanager
+    def _errors(self):
+        try:
+            yield
+        except OSError as e:
+            raise RamError(f"cannot write TensorBoard events in {self._folder}: {e.strerror or e}") from None
+
+    def _write(self, *events) -> None:
+        with self._errors():
+            for event in events:
+                self._writer.write_event(event)
+            self._writer.flush()
 
     def scalars(self, record: dict, seeds: list[int]) -> None:
         """Every number of a metrics line at its `step`: a number per field, or a list of one per seed."""
-        step = int(record["step"])
+        from tensorboardX import summary
+
+        step, now = int(record["step"]), time.time()
+        events = []
         for key, value in record.items():
             if key in NOT_SCALARS:
                 continue
@@ -39,17 +73,24 @@ class EventWriter:
                 if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
                     continue  # a null (non-finite) metric
                 tag = key if len(seeds) == 1 else f"{key}/seed{seed}"
-                self._writer.add_scalar(tag, float(v), step)
+                events.append(self._event(summary=summary.scalar(tag, float(v)), step=step, wall_time=now))
+        self._write(*events)
 
     def image(self, tag: str, step: int, image: np.ndarray) -> None:
         """An [H, W, 3] uint8 image."""
-        self._writer.add_image(tag, image, step, dataformats="HWC")
+        from tensorboardX import summary
+
+        self._write(self._event(summary=summary.image(tag, image, dataformats="HWC"), step=step, wall_time=time.time()))
 
     def flush(self) -> None:
-        self._writer.flush()
+        with self._errors():
+            self._writer.flush()
 
     def close(self) -> None:
-        self._writer.close()
+        """Closes the file; quietly, as it runs in the training loop's `finally`: every event was
+        flushed when written, and an error there (a full disk) was reported then."""
+        with contextlib.suppress(OSError):
+            self._writer.close()
 
 
 def read_events(folder: str | os.PathLike) -> dict:

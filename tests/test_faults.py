@@ -242,6 +242,18 @@ def full_disk_writing_metrics(run, monkeypatch):
     return train_argv(run.parent / "new"), f"cannot write {run.parent / 'new' / 'metrics.jsonl'}: No space left"
 
 
+def full_disk_writing_events(run, monkeypatch):
+    """The disk fills up after the event file was opened: the first validation's events cannot be flushed
+    (tensorboardX's own writer thread would print a traceback per event and let training go on)."""
+    from tensorboardX import record_writer
+
+    def full(self):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(record_writer.RecordWriter, "flush", full)
+    return train_argv(run.parent / "new"), f"cannot write TensorBoard events in {run.parent / 'new'}: No space left"
+
+
 def device_out_of_memory(run, monkeypatch):
     """batch_size=100000000 on a real device: XLA cannot allocate the batch (simulated: on this shared
     CPU the real allocation could exhaust the machine instead)."""
@@ -290,6 +302,7 @@ def resume_with_every_state_emptied(run, monkeypatch):
         read_only_data_show_out,
         full_disk_writing_a_checkpoint,
         full_disk_writing_metrics,
+        full_disk_writing_events,
         device_out_of_memory,
         resume_with_other_overrides,
         resume_with_every_checkpoint_truncated,
