@@ -13,18 +13,19 @@ Conventions (Mnih et al., 2014):
   image read as zero (and count in the average).
 
 How: the image is the same for every glimpse of an episode, so `box_sums` first computes, once per
-episode and scale, the sum of every `s**i x s**i` box of the image (a box filter, by shifted adds
-on a copy padded with `s**i - 1` zeros). Reading a glimpse (`read`) is then two gathers per scale:
-the patch's `g` block rows, then its `g` block columns, strided by the block size, with indices
-outside the image masked to zero. No per-example loop, and the finest patch is the pixels
-themselves. Earlier versions, kept in experiments/BENCH.md, pooled every glimpse from scratch
-(pooling-matrix products, then row/column gathers of the whole patch); the last of them took about
-10x longer for the 8 glimpses of a cluttered60 episode on a 2-core CPU.
+episode and scale, the sum of every `s**i x s**i` box of the image (a box filter: each scale's
+boxes are `s x s` boxes of the scale before, added with shifts). Reading a glimpse (`read`) is
+then two gathers per scale: the patch's `g` block rows, then its `g` block columns, strided by the
+block size, with indices outside the image masked to zero. No per-example loop, and the finest
+patch is the pixels themselves. Earlier versions, kept in experiments/BENCH.md, pooled every glimpse
+from scratch (pooling-matrix products, then row/column gathers of the whole patch); the last of
+them took about 10x longer for the 8 glimpses of a cluttered60 episode on a 2-core CPU.
 """
 
 from __future__ import annotations
 
 import chex
+import jax
 import jax.numpy as jnp
 
 
@@ -54,20 +55,33 @@ def box_sums(images: chex.Array, num_scales: int, scale_factor: int = 2) -> tupl
     Returns:
       k arrays; the i-th is [B, H + b - 1, W + b - 1, C] with element `[y, x]` the sum of the
       `b x b` box whose top-left pixel is `(y - b + 1, x - b + 1)` (pixels outside the image are 0).
+
+    Each scale is built from the one before: a box of `b = s * c` pixels is `s` boxes of `c` side by
+    side, so every scale costs `s - 1` shifted adds per axis whatever its size (summing the `b`
+    pixels of each box from scratch cost `b - 1`: 7 per axis for the coarsest scale of cluttered100).
     """
     chex.assert_rank(images, 4)
-    images = images.astype(jnp.float32)
-    sums = []
-    for i in range(num_scales):
-        b = scale_factor**i
-        x = images
-        if b > 1:
-            x = jnp.pad(x, ((0, 0), (b - 1, b - 1), (b - 1, b - 1), (0, 0)))
-            n_y, n_x = x.shape[1] - b + 1, x.shape[2] - b + 1
-            x = jnp.stack([x[:, j : j + n_y] for j in range(b)], 2).sum(2)
-            x = jnp.stack([x[:, :, j : j + n_x] for j in range(b)], 3).sum(3)
+    x = images.astype(jnp.float32)
+    sums = [x]
+    for i in range(1, num_scales):
+        c = scale_factor ** (i - 1)  # the side of the boxes of the scale before
+        x = _widen(_widen(x, 1, c, scale_factor), 2, c, scale_factor)
         sums.append(x)
     return tuple(sums)
+
+
+def _widen(box: chex.Array, axis: int, c: int, s: int) -> chex.Array:
+    """Box sums of side `c` along `axis` (length `n + c - 1`) -> of side `s * c` (length `n + s*c - 1`):
+    `out[y] = sum_j box[y - j*c]` over `j < s`, reading zeros outside `box`."""
+    pad = [(0, 0)] * box.ndim
+    pad[axis] = ((s - 1) * c, (s - 1) * c)
+    padded = jnp.pad(box, pad)
+    out = box.shape[axis] + (s - 1) * c
+    total = None
+    for m in range(s):
+        part = jax.lax.slice_in_dim(padded, m * c, m * c + out, axis=axis)
+        total = part if total is None else total + part
+    return total
 
 
 def _take_strided(x: chex.Array, starts: chex.Array, axis: int, count: int, stride: int) -> chex.Array:

@@ -108,3 +108,21 @@ def test_box_sums_once_then_read_matches_hand_crops(s, k):
                 left = int(np.floor((locs[b, 0] + 1) * 13 - side / 2 + 0.5))
                 want = pool(crop(images[b], top, left, side), s**i)
                 np.testing.assert_allclose(got[b, i], want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("s, k", [(2, 4), (3, 3)])
+def test_box_sums_are_the_sums_of_every_box(s, k):
+    """Each scale's array, built from the scale before, holds at [y, x] the sum of the b x b box whose
+    top-left pixel is (y - b + 1, x - b + 1): checked against explicit window sums over a zero-padded
+    copy (random images)."""
+    images = np.random.default_rng(k).random((2, 11, 7, 3)).astype(np.float32)
+    sums = retina.box_sums(jnp.asarray(images), k, s)
+    for i, got in enumerate(sums):
+        b = s**i
+        padded = np.pad(images, ((0, 0), (b - 1, b - 1), (b - 1, b - 1), (0, 0)))
+        assert got.shape == (2, 11 + b - 1, 7 + b - 1, 3)
+        want = np.zeros(got.shape, np.float64)
+        for y in range(got.shape[1]):
+            for x in range(got.shape[2]):
+                want[:, y, x] = padded[:, y : y + b, x : x + b].sum(axis=(1, 2))
+        np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-5)
