@@ -3,8 +3,9 @@
 `ram.rundir.RunDir.event_writer()` opens an `EventWriter` on the run folder; the training loop gives it
 each metrics line (`scalars`) and the glimpse figure of each validation (`image`). Written with
 tensorboardX's record writer, synchronously (see `EventWriter`), so `tensorboard --logdir
-experiments/runs` shows every run. With N seeds trained at once, each scalar is logged once per seed as `NAME/seedS`. A resumed run purges the events after its
-checkpoint's step, as it truncates metrics.jsonl there.
+experiments/runs` shows every run. With N seeds trained at once, each scalar is logged once per
+seed as `NAME/seedS`. A resumed run purges the events after its checkpoint's step, as it truncates
+metrics.jsonl there.
 
 `read_events` reads the files back (with TensorFlow's reader), for tests and tools.
 """

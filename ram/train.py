@@ -216,7 +216,7 @@ def train_and_evaluate(
             unit="step",
             dynamic_ncols=True,
         )
-        sums, count, last_val = {}, 0, [float("nan")] * num_seeds
+        sums, count, last_val = {}, 0, None  # no validation yet: the bar shows none
         try:
             while int(states.step[0]) < config.train_steps:
                 states, metrics = chunk(states, next(feed), keys)
@@ -233,11 +233,8 @@ def train_and_evaluate(
                     sums[k] = sums.get(k, 0.0) + np.asarray(v, np.float64)
                 count += 1
                 bar.update(at - bar.n)
-                bar.set_postfix(
-                    loss=" ".join(f"{x:.3f}" for x in metrics["loss"]),
-                    val_err=" ".join(f"{x:.2f}%" for x in last_val),
-                    refresh=False,
-                )
+                shown = {"val_err": " ".join(f"{x:.2f}%" for x in last_val)} if last_val is not None else {}
+                bar.set_postfix(loss=" ".join(f"{x:.3f}" for x in metrics["loss"]), **shown, refresh=False)
                 if at % config.eval_every and at < config.train_steps:
                     continue
                 params = step.local_copy(states.params)  # what validation can take on this process's device
