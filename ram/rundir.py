@@ -43,6 +43,7 @@ from flax import nnx
 
 from ram.config import Config
 from ram.errors import RamError
+from ram.step import init_model, seed_slice, stack
 
 CONFIG, SEEDS, INIT_FROM, METRICS, RESULTS, BEST_JSON, LOCK = (
     "config.json",
@@ -62,14 +63,6 @@ PER_SEED = ("best_step", "val_error_pct", "test_error_pct", "test_error_mc_pct",
 
 def _abstract(tree):
     return jax.tree.map(ocp.utils.to_shape_dtype_struct, tree)
-
-
-def _squeeze(tree):
-    return jax.tree.map(lambda x: x[0], tree)
-
-
-def _expand(tree):
-    return jax.tree.map(lambda x: jnp.asarray(x)[None], tree)
 
 
 def _one_line(e: BaseException) -> str:
@@ -388,7 +381,7 @@ class RunDir:
         return self._latest().latest_step() if (self.path / CHECKPOINTS).is_dir() else None
 
     def _to_disk(self, tree, num_seeds: int):
-        return _squeeze(tree) if num_seeds == 1 else tree
+        return seed_slice(tree, 0) if num_seeds == 1 else tree
 
     def save_latest(self, step: int, states, extra: dict, num_seeds: int) -> None:
         """Checkpoints the train states [N, ...] and `extra` (JSON) at `step`."""
@@ -422,7 +415,7 @@ class RunDir:
                 print(
                     f"ram: the checkpoint of step {bad} is corrupt ({why}); resuming from step {step}", file=sys.stderr
                 )
-            return (_expand(state) if num_seeds == 1 else state), extra
+            return (stack([state]) if num_seeds == 1 else state), extra
         if corrupt:
             raise RamError(
                 f"every checkpoint in {self.path / CHECKPOINTS} is corrupt (step {corrupt[0][0]}: {corrupt[0][1]}; "
@@ -471,7 +464,7 @@ class RunDir:
             steps = [
                 b["step"] for b in _read_json(self.path / BEST_JSON, "delete it to use the checkpoint's step")["best"]
             ]
-        return (_expand(params) if num_seeds == 1 else params), steps
+        return (stack([params]) if num_seeds == 1 else params), steps
 
     def wait(self) -> None:
         """Waits for the checkpoints being written; a failed write is a `RamError` naming the folder."""
@@ -550,13 +543,11 @@ class Run(NamedTuple):
 
     def seed_params(self, i: int = 0) -> tuple[nnx.State, int]:
         """`(best parameters, their step)` of seed index `i`."""
-        return jax.tree.map(lambda x: x[i], self.params), self.best_steps[i]
+        return seed_slice(self.params, i), self.best_steps[i]
 
 
 def load_run(path: str | os.PathLike, config: Config | None = None) -> Run:
     """The best parameters of every seed of the run in `path`."""
-    from ram.step import init_model
-
     run = RunDir(path)
     config = config or run.config()
     graphdef, params = init_model(config)
