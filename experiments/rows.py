@@ -378,12 +378,48 @@ ROWS: dict[str, Row] = {
         target=8.0,
         note="the H100 150k run's best, fine-tuned on the 2-core CPU: lr 2e-4, batch 128, std 0.03",
     ),
+    # Session 9 (no GPU): the best runs so far, continued on the 2-core CPU from their best checkpoints.
+    "mnist28-g6-m4-both-cont-3seeds": _row(
+        "mnist28",
+        6,
+        100_000,
+        1.12,
+        *MNIST_RECIPE,
+        "batch_size=32",
+        "samples_per_image=4",
+        "baseline=both",
+        "init_from=experiments/runs/mnist28-g6-m4-both-100k-3seeds",
+        *CONTINUE,
+        public=0.85,
+        target=0.85,
+        note="each seed of mnist28-g6-m4-both-100k-3seeds from its best, 100k more steps: lr 5e-4, std 0.05 -> 0.03",
+        seeds=3,
+    ),
+    "cluttered60-g8-lstm-gpu-180k-ft": _row(
+        "cluttered60",
+        8,
+        60_000,
+        4.04,
+        "core=lstm",
+        "batch_size=256",
+        "init_from=experiments/runs/cluttered60-g8-lstm-gpu-180k",
+        *FINE_TUNE,
+        public=2.63,
+        target=2.63,
+        note="the H100 180k run's best, fine-tuned on the 2-core CPU: lr 2e-4, batch 256, std 0.03, 60k steps",
+    ),
     "cluttered60-20k-m1": _trajectories(256, 1, note="ablation: 256 images x 1 trajectory, learned baseline"),
     "cluttered60-20k-m4-loo": _trajectories(64, 4, "baseline=loo", note="ablation: 64 images x 4, leave-one-out"),
     "cluttered60-20k-m4-both": _trajectories(
         64, 4, "baseline=both", note="ablation: 64 images x 4, leave-one-out + learned correction"
     ),
     "cluttered60-20k-m8-loo": _trajectories(32, 8, "baseline=loo", note="ablation: 32 images x 8, leave-one-out"),
+    "cluttered60-20k-m8-both": _trajectories(
+        32, 8, "baseline=both", note="ablation: 32 images x 8, leave-one-out + learned correction"
+    ),
+    "cluttered60-20k-m1-coregrad": _trajectories(
+        256, 1, "core_gradients=reinforce", note="ablation: 256 x 1, learned baseline, REINFORCE into the core"
+    ),
     "cluttered60-20k-m4-loo-coregrad": _trajectories(
         64,
         4,
