@@ -39,6 +39,10 @@ RECIPE = ("policy_hidden=128", "first_location=learned")
 # alone overfits the 50k training digits: row mnist28-g6-anneal). 45k steps fit in 30 minutes.
 MNIST_RECIPE = ("batch_size=128", "location_std_final=0.03", "train_shift=2")
 
+# Four trajectories of each of 32 images (the recipe's 128 trajectories per step), the leave-one-out
+# baseline plus the learned baseline's correction (session 8's best 28x28 variant).
+M4_BOTH = ("batch_size=32", "samples_per_image=4", "baseline=both")
+
 
 def _row(preset: str, glimpses: int, steps: int, paper: float | None, *extra: str, **kw) -> Row:
     return Row(preset, (f"num_glimpses={glimpses}", f"train_steps={steps}", *RECIPE, *extra), paper, **kw)
@@ -112,9 +116,7 @@ ROWS: dict[str, Row] = {
         100_000,
         1.12,
         *MNIST_RECIPE,
-        "batch_size=32",
-        "samples_per_image=4",
-        "baseline=both",
+        *M4_BOTH,
         public=0.85,
         target=0.85,
         note="the m4-both recipe over 100k steps (12.8M trajectories per seed)",
@@ -123,9 +125,7 @@ ROWS: dict[str, Row] = {
     "mnist28-g6-m4-both-3seeds": _mnist(
         6,
         1.12,
-        "batch_size=32",
-        "samples_per_image=4",
-        "baseline=both",
+        *M4_BOTH,
         note="the same with the learned baseline's correction on top of the leave-one-out mean",
         seeds=3,
     ),
@@ -385,9 +385,7 @@ ROWS: dict[str, Row] = {
         100_000,
         1.12,
         *MNIST_RECIPE,
-        "batch_size=32",
-        "samples_per_image=4",
-        "baseline=both",
+        *M4_BOTH,
         "init_from=experiments/runs/mnist28-g6-m4-both-100k-3seeds",
         *CONTINUE,
         public=0.85,
