@@ -29,6 +29,7 @@ not image classification. Nothing is cached: a folder and a tfds dataset are dec
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 from pathlib import Path
 from typing import NamedTuple
@@ -280,7 +281,7 @@ def load_folder(path: str | os.PathLike, image_size: int = 0) -> Dataset:
             labels[split_name] += [label] * len(images)
         if not files[split_name]:
             raise DataError(f"{name}: {folder} has no class sub-folders of images (expected {folder}/CLASS/*.png)")
-    decoded = {s: [read_image(p) for p in paths] for s, paths in files.items()}
+    decoded = {s: read_images(paths) for s, paths in files.items()}
     colour = any(im.shape[-1] == 3 for ims in decoded.values() for im in ims)
     splits = {}
     for split_name, images in decoded.items():
@@ -298,6 +299,13 @@ def load_folder(path: str | os.PathLike, image_size: int = 0) -> Dataset:
                 "set image_size=S to resize them all to S x S"
             )
     return make_dataset(name, splits, len(classes), tuple(classes))
+
+
+def read_images(paths: list[Path]) -> list[np.ndarray]:
+    """`read_image` of every path, in order, decoded on a thread per core (Pillow decodes without the
+    GIL: half the time on 2 cores); the first unreadable file raises its `DataError`."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        return list(pool.map(read_image, paths))
 
 
 def read_image(path: Path) -> np.ndarray:
