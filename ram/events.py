@@ -32,7 +32,7 @@ class EventWriter:
     read-only under a running job then prints a thread's traceback for every event, and training
     goes on as if nothing happened. Here each call writes its events and flushes them before it
     returns (a few records per validation: nothing to gain from a thread), and any `OSError` becomes
-    one `RamError` naming the file, as a failed metrics line does."""
+    one `RamError` naming the folder, as a failed metrics line does."""
 
     def __init__(self, folder: str | os.PathLike, purge_step: int | None = None):
         from tensorboardX.event_file_writer import EventsWriter
