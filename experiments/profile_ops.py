@@ -28,14 +28,16 @@ from ram import step, tasks
 from ram.config import get_config
 
 MATMULS = ("ynn_fusion", "dot")
-NOT_OPS = ("ThunkExecutor", "$", "SlinkyThreadPool", "PjitFunction", "end: ")
+NOT_OPS = ("ThunkExecutor", "$", "SlinkyThreadPool", "PjitFunction", "end: ", "CommonPjRt", "ParseArguments")
 
 
 def op_times(trace_dir: Path) -> tuple[collections.Counter, collections.Counter]:
     """Summed microseconds and call counts of every complete event in the trace, by name."""
     path = next(trace_dir.rglob("*.trace.json.gz"))
+    with gzip.open(path) as f:
+        trace = json.load(f)
     total, calls = collections.Counter(), collections.Counter()
-    for event in json.load(gzip.open(path))["traceEvents"]:
+    for event in trace["traceEvents"]:
         if event.get("ph") == "X" and not event["name"].startswith(NOT_OPS):
             total[event["name"]] += event["dur"]
             calls[event["name"]] += 1
@@ -64,8 +66,8 @@ def main() -> None:
     data = tasks.synthetic_split(50_000)
     graphdef, states = step.init_states(config)
     keys = step.seed_keys(config, 1)
-    chunk = step.make_train_chunk(graphdef, config, steps=args.steps)
-    hlo = chunk.lower(states, data, keys).compile().as_text()
+    chunk = step.make_train_chunk(graphdef, config, steps=args.steps).lower(states, data, keys).compile()
+    hlo = chunk.as_text()
     states = jax.block_until_ready(chunk(states, data, keys)[0])  # compile and warm up
     t = time.perf_counter()
     for _ in range(3):

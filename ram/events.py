@@ -13,6 +13,7 @@ metrics.jsonl there.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import os
 import time
@@ -23,16 +24,17 @@ import numpy as np
 from ram.errors import RamError
 
 NOT_SCALARS = ("step",)
+_WRITERS = itertools.count()  # numbers the event files this process opens
 
 
 class EventWriter:
     """Writes scalars and images into an event file in `folder`, synchronously.
 
-    tensorboardX's `SummaryWriter` writes from a background thread: a full disk or a folder made
-    read-only under a running job then prints a thread's traceback for every event, and training
-    goes on as if nothing happened. Here each call writes its events and flushes them before it
-    returns (a few records per validation: nothing to gain from a thread), and any `OSError` becomes
-    one `RamError` naming the folder, as a failed metrics line does."""
+    tensorboardX's `SummaryWriter` writes from a background thread: a full disk under a running job
+    then prints a thread's traceback for every event, and training goes on as if nothing happened.
+    Here each call writes its events and flushes them to disk (`fsync`) before it returns (a few
+    records per validation: nothing to gain from a thread), and any `OSError` becomes one `RamError`
+    naming the folder, as a failed metrics line does."""
 
     def __init__(self, folder: str | os.PathLike, purge_step: int | None = None):
         from tensorboardX.event_file_writer import EventsWriter
@@ -41,7 +43,10 @@ class EventWriter:
         self._event = Event
         self._folder = Path(folder)
         with self._errors():
-            self._writer = EventsWriter(str(self._folder / "events"))  # events.out.tfevents.<time>.<host>
+            # events.out.tfevents.<time>.<host>.<pid>.<n>: writers opened within one second (a run
+            # resumed at once, in one process or another) get files of their own
+            suffix = f".{os.getpid()}.{next(_WRITERS)}"
+            self._writer = EventsWriter(str(self._folder / "events"), filename_suffix=suffix)
             if purge_step is not None:
                 # What SummaryWriter(purge_step=...) writes: TensorBoard drops the events logged at or
                 # after `purge_step` before this one (those of an interrupted run's lost steps).
@@ -96,12 +101,18 @@ class EventWriter:
 
 def read_events(folder: str | os.PathLike) -> dict:
     """`{"scalars": {tag: [(step, value), ...]}, "images": {tag: [(step, (height, width)), ...]}}` of
-    every event file in `folder`, in file order (a purged step's later values replace it)."""
+    every event file in `folder`, oldest file first, as TensorBoard shows them: a file's purge marker
+    (a resumed run's) drops the values logged at or after its step before it."""
     import tensorflow as tf
 
+    files = [list(tf.compat.v1.train.summary_iterator(str(p))) for p in Path(folder).glob("events.out.tfevents.*")]
     scalars, images = {}, {}
-    for path in sorted(Path(folder).glob("events.out.tfevents.*")):
-        for event in tf.compat.v1.train.summary_iterator(str(path)):
+    for records in sorted((r for r in files if r), key=lambda records: records[0].wall_time):
+        for event in records:
+            if event.HasField("session_log") and event.session_log.status == event.session_log.START:
+                for logged in (scalars, images):
+                    for tag, values in logged.items():
+                        logged[tag] = [v for v in values if v[0] < event.step]
             for value in event.summary.value:
                 if value.HasField("image"):
                     images.setdefault(value.tag, []).append((event.step, (value.image.height, value.image.width)))

@@ -22,17 +22,20 @@ def test_scalars_per_seed_images_and_nulls(tmp_path):
     assert logged["images"] == {"glimpses/validation": [(20, (6, 9))]}
 
 
-def test_a_resumed_writer_marks_the_purge_step(tmp_path):
-    """A resumed run opens a second file that starts with a SessionLog START at the step after its
-    checkpoint: TensorBoard then drops the first file's events from that step on."""
-    events.EventWriter(tmp_path).close()
-    (first,) = tmp_path.glob("events.out.tfevents.*")
-    first.rename(tmp_path / "events.out.tfevents.0000000000.first")  # two files in one second
-    writer = events.EventWriter(tmp_path, purge_step=21)
-    writer.scalars({"step": 30, "train_loss": 1.0}, seeds=[0])
-    writer.close()
-    second = max(tmp_path.glob("events.out.tfevents.*"))
-    records = list(tf.compat.v1.train.summary_iterator(str(second)))
-    starts = [r.step for r in records if r.HasField("session_log")]
-    assert starts == [21]
+def test_a_resumed_run_purges_the_steps_after_its_checkpoint(tmp_path):
+    """A resumed run opens a second file (within the same second here) that starts with a SessionLog
+    START at the step after its checkpoint: the first file's later values are dropped, as TensorBoard
+    drops them."""
+    first = events.EventWriter(tmp_path)
+    for step in (10, 20, 30):
+        first.scalars({"step": step, "train_loss": float(step)}, seeds=[0])
+    first.close()
+    resumed = events.EventWriter(tmp_path, purge_step=21)  # the checkpoint was at step 20
+    resumed.scalars({"step": 30, "train_loss": 3.5}, seeds=[0])
+    resumed.close()
+    assert len(list(tmp_path.glob("events.out.tfevents.*"))) == 2
+    assert events.read_events(tmp_path)["scalars"] == {"train_loss": [(10, 10.0), (20, 20.0), (30, 3.5)]}
+    newest = max(tmp_path.glob("events.out.tfevents.*"), key=lambda p: p.stat().st_mtime_ns)
+    records = list(tf.compat.v1.train.summary_iterator(str(newest)))
     assert records[0].file_version == "brain.Event:2"
+    assert [r.step for r in records if r.HasField("session_log")] == [21]

@@ -11,9 +11,10 @@ from collections import defaultdict
 
 def main(path: str) -> None:
     runs = defaultdict(list)
-    for line in open(path):
-        record = json.loads(line)
-        runs[record["recipe"]].append(record)
+    with open(path) as f:
+        for line in f:
+            record = json.loads(line)
+            runs[record["recipe"]].append(record)
     print("| recipe | runs | train img/s (median, range) | trajectories/s | achieved / matmul rate (median, range) |")
     print("| --- | --- | --- | --- | --- |")
     for recipe, rs in runs.items():

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The recipes of issue #17, `ram bench` 5 times each, interleaved (round r runs every recipe once),
-# one JSON record per run into OUT (default bench/cpu2-recipes.jsonl). Pause training runs first
+# one JSON record per run into OUT (default experiments/bench/cpu2-recipes.jsonl). Pause training runs first
 # (kill -STOP): the figures are meant for idle cores. Summarise: python experiments/bench/median.py OUT
 set -euo pipefail
 out=${1:-experiments/bench/cpu2-recipes.jsonl}
