@@ -99,6 +99,9 @@ class Config:
     schedule: str = "cosine"  # constant | linear (to 0, the paper's) | cosine (to 0)
     warmup_steps: int = 500
     grad_clip: float = 1.0  # global-norm clipping; 0 disables it
+    # Decoupled weight decay (AdamW's, or SGD's with the same rule): each step every weight matrix
+    # shrinks by learning_rate(step) * weight_decay * W; biases and vectors are not decayed. 0 = off.
+    weight_decay: float = 0.0
     # A run folder whose best parameters start this run, under this config's own schedules (a longer
     # budget spread over runs; the optimiser state starts afresh). "": initialise from `seed`.
     init_from: str = ""
@@ -294,6 +297,7 @@ class Config:
             need(not ignored, f"policy=random samples every glimpse uniformly and would ignore {', '.join(ignored)}")
         need(self.learning_rate > 0, f"learning_rate={self.learning_rate}: must be positive")
         need(self.grad_clip >= 0, f"grad_clip={self.grad_clip}: must be >= 0 (0 disables clipping)")
+        need(self.weight_decay >= 0, f"weight_decay={self.weight_decay}: must be >= 0 (0 = off)")
         need(
             0 <= self.warmup_steps < self.train_steps,
             f"warmup_steps={self.warmup_steps}: must be >= 0 and below train_steps={self.train_steps} "

@@ -63,9 +63,20 @@ def schedules(config: Config) -> Schedules:
 
 
 def make_optimizer(config: Config) -> optax.GradientTransformation:
-    """Adam (default) or SGD with momentum (the paper's), after global-norm clipping."""
+    """Adam (default) or SGD with momentum (the paper's), after global-norm clipping; with
+    `weight_decay > 0`, decoupled weight decay of the weight matrices (AdamW's rule; biases and
+    vectors, e.g. the learned first fixation, are left alone). Without it the optimiser state is
+    Adam's or SGD's own, as checkpoints written before the option hold it."""
     lr = learning_rate_schedule(config)
-    opt = optax.adam(lr) if config.optimizer == "adam" else optax.sgd(lr, momentum=config.momentum)
+    if config.weight_decay:
+        matrices = lambda params: jax.tree.map(lambda p: p.ndim >= 2, params)  # noqa: E731
+        if config.optimizer == "adam":
+            opt = optax.adamw(lr, weight_decay=config.weight_decay, mask=matrices)
+        else:
+            decay = optax.add_decayed_weights(config.weight_decay, mask=matrices)
+            opt = optax.chain(optax.trace(decay=config.momentum), decay, optax.scale_by_learning_rate(lr))
+    else:
+        opt = optax.adam(lr) if config.optimizer == "adam" else optax.sgd(lr, momentum=config.momentum)
     return optax.chain(optax.clip_by_global_norm(config.grad_clip), opt) if config.grad_clip else opt
 
 

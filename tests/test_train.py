@@ -274,3 +274,31 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_
     monkeypatch.setattr(step, "make_train_chunk", real_chunk)
     results = train.train_and_evaluate(config, tmp_path, synthetic, resume=True, progress=False)
     assert [r["step"] for r in run.read_metrics()] == [10, 20, 30, 40] and results["num_seeds"] == 1
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_weight_decay_shrinks_the_weight_matrices_only(optimizer):
+    """With zero gradients, one step of weight_decay=0.5 at learning rate 0.1 multiplies every weight
+    matrix by 1 - 0.05 and leaves biases and the learned first fixation where they were."""
+    config = TINY.replace(
+        optimizer=optimizer, weight_decay=0.5, learning_rate=0.1, schedule="constant", warmup_steps=0, grad_clip=0
+    )
+    _, params = step.init_model(config)
+    tx = step.make_optimizer(config)
+    zeros = jax.tree.map(np.zeros_like, params)
+    updates, _ = tx.update(zeros, tx.init(params), params)
+    kinds = set()
+    for p, u in zip(jax.tree.leaves(params), jax.tree.leaves(updates), strict=True):
+        kinds.add(p.ndim >= 2)
+        np.testing.assert_allclose(u, -0.05 * p if p.ndim >= 2 else 0 * p, rtol=1e-6, atol=1e-8)
+    assert kinds == {True, False}
+
+
+def test_without_weight_decay_the_optimiser_state_is_unchanged():
+    """weight_decay=0 keeps Adam's own state, so checkpoints written before the option restore."""
+    import optax
+
+    _, params = step.init_model(TINY)
+    adam = optax.adam(step.learning_rate_schedule(TINY))
+    before = optax.chain(optax.clip_by_global_norm(TINY.grad_clip), adam).init(params)
+    assert jax.tree.structure(step.make_optimizer(TINY).init(params)) == jax.tree.structure(before)
