@@ -418,6 +418,13 @@ ROWS: dict[str, Row] = {
     "cluttered60-20k-m1-coregrad": _trajectories(
         256, 1, "core_gradients=reinforce", note="ablation: 256 x 1, learned baseline, REINFORCE into the core"
     ),
+    "cluttered60-20k-m4-both-coregrad": _trajectories(
+        64,
+        4,
+        "baseline=both",
+        "core_gradients=reinforce",
+        note="ablation: 64 x 4, leave-one-out + learned correction, REINFORCE into the core",
+    ),
     "cluttered60-20k-m4-loo-coregrad": _trajectories(
         64,
         4,
