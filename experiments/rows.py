@@ -96,7 +96,11 @@ ROWS: dict[str, Row] = {
     ),
     "mnist28-g6-seed1": _mnist(6, 1.12, "seed=1", note="the same, seed 1"),
     "mnist28-g6-3seeds": _mnist(
-        6, 1.12, public=0.85, note="the README recipe, seeds 0-2 trained at once: what it gives across seeds", seeds=3
+        6,
+        1.12,
+        public=0.85,
+        note="the session-7 README recipe, seeds 0-2 trained at once: what it gives across seeds",
+        seeds=3,
     ),
     "mnist28-g6-coregrad-3seeds": _mnist(
         6, 1.12, "core_gradients=reinforce", note="the same, REINFORCE also trains the core and glimpse net", seeds=3
@@ -403,7 +407,7 @@ ROWS: dict[str, Row] = {
         "weight_decay=0.01",
         public=0.85,
         target=0.85,
-        note="mnist28-g6-m4-both-100k-3seeds with decoupled weight decay 0.01 (the continued run overfit)",
+        note="the README recipe: mnist28-g6-m4-both-100k-3seeds with decoupled weight decay 0.01",
         seeds=3,
     ),
     "cluttered60-g8-lstm-gpu-180k-ft": _row(
