@@ -410,6 +410,18 @@ ROWS: dict[str, Row] = {
         note="the README recipe: mnist28-g6-m4-both-100k-3seeds with decoupled weight decay 0.01",
         seeds=3,
     ),
+    "mnist28-g6-readme-seed0": _row(
+        "mnist28",
+        6,
+        100_000,
+        1.12,
+        *MNIST_RECIPE,
+        *M4_BOTH,
+        "weight_decay=0.01",
+        public=0.85,
+        target=0.85,
+        note="the README's command as a newcomer runs it: one seed (0), not vmapped (trained in /tmp, moved here)",
+    ),
     "cluttered60-g8-lstm-gpu-180k-ft": _row(
         "cluttered60",
         8,
