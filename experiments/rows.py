@@ -48,6 +48,13 @@ def _row(preset: str, glimpses: int, steps: int, paper: float | None, *extra: st
     return Row(preset, (f"num_glimpses={glimpses}", f"train_steps={steps}", *RECIPE, *extra), paper, **kw)
 
 
+def _readme(**kw) -> Row:
+    """The README's 28x28 recipe (session 9): M4_BOTH over 100k steps with weight decay."""
+    return _row(
+        "mnist28", 6, 100_000, 1.12, *MNIST_RECIPE, *M4_BOTH, "weight_decay=0.01", public=0.85, target=0.85, **kw
+    )
+
+
 def _mnist(glimpses: int, paper: float | None, *extra: str, **kw) -> Row:
     return _row("mnist28", glimpses, 45_000, paper, *MNIST_RECIPE, *extra, **kw)
 
@@ -397,30 +404,11 @@ ROWS: dict[str, Row] = {
         note="each seed of mnist28-g6-m4-both-100k-3seeds from its best, 100k more steps: lr 5e-4, std 0.05 -> 0.03",
         seeds=3,
     ),
-    "mnist28-g6-m4-both-100k-wd-3seeds": _row(
-        "mnist28",
-        6,
-        100_000,
-        1.12,
-        *MNIST_RECIPE,
-        *M4_BOTH,
-        "weight_decay=0.01",
-        public=0.85,
-        target=0.85,
-        note="the README recipe: mnist28-g6-m4-both-100k-3seeds with decoupled weight decay 0.01",
-        seeds=3,
+    "mnist28-g6-m4-both-100k-wd-3seeds": _readme(
+        note="the README recipe: mnist28-g6-m4-both-100k-3seeds with decoupled weight decay 0.01", seeds=3
     ),
-    "mnist28-g6-readme-seed0": _row(
-        "mnist28",
-        6,
-        100_000,
-        1.12,
-        *MNIST_RECIPE,
-        *M4_BOTH,
-        "weight_decay=0.01",
-        public=0.85,
-        target=0.85,
-        note="the README's command as a newcomer runs it: one seed (0), not vmapped (trained in /tmp, moved here)",
+    "mnist28-g6-readme-seed0": _readme(
+        note="the README's command as a newcomer runs it: one seed (0), not vmapped (trained in /tmp, moved here)"
     ),
     "cluttered60-g8-lstm-gpu-180k-ft": _row(
         "cluttered60",
