@@ -14,6 +14,7 @@ run folder's files (`ram.rundir.RunDir.writes`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import signal
@@ -185,7 +186,10 @@ def train_and_evaluate(
         graphdef, states = step.init_states(config, num_seeds, params)
     continuing = run.prepare(config, resume, num_seeds)
 
-    with run.lock(), Interrupt():
+    # The stack closes what was opened, in reverse order, however the loop ends (Ctrl-C, SIGTERM, a
+    # non-finite loss, a full disk): the progress bar, the event file, the feed, and last the
+    # checkpoint still being written.
+    with run.lock(), Interrupt(), contextlib.ExitStack() as opened:
         if origin:
             run.write_origin(origin)
         best, best_params, wall_before = Best.fresh(num_seeds), None, 0.0
@@ -200,11 +204,14 @@ def train_and_evaluate(
                 best_params = step.replicate(best_params, mesh)  # placed as the states' parameters
             run.truncate_metrics(at)
 
+        opened.callback(run.wait)
         states = step.replicate(states, mesh)
         feed = input_pipeline.TrainFeed(data.train, config, int(states.step[0]), lambda s: step.replicate(s, mesh))
+        opened.callback(feed.close)
         validation = tasks.to_device(data.validation)
         validate = evaluate.make_evaluator(graphdef, config, "validation", validation, 1)
         events = run.event_writer(purge_step=int(states.step[0]) + 1 if continuing else None)
+        opened.callback(events.close)
         chunk = step.make_train_chunk(graphdef, config, num_seeds, mesh=mesh)
         keys = step.seed_keys(config, num_seeds)
         seeds = list(range(config.seed, config.seed + num_seeds))
@@ -216,54 +223,50 @@ def train_and_evaluate(
             unit="step",
             dynamic_ncols=True,
         )
+        opened.callback(bar.close)
         sums, count, last_val = {}, 0, None  # no validation yet: the bar shows none
-        try:
-            while int(states.step[0]) < config.train_steps:
-                states, metrics = chunk(states, next(feed), keys)
-                metrics = jax.device_get(metrics)
-                at = int(states.step[0])
-                bad = non_finite_seeds(metrics)
-                if bad:
-                    raise RamError(
-                        f"the loss became non-finite by step {at} (seed {', '.join(str(seeds[i]) for i in bad)}); "
-                        f"training stopped; the checkpoint of step {run.latest_step() or 0} is kept. Lower "
-                        "learning_rate or set grad_clip"
-                    )
-                for k, v in metrics.items():
-                    sums[k] = sums.get(k, 0.0) + np.asarray(v, np.float64)
-                count += 1
-                bar.update(at - bar.n)
-                shown = {"val_err": " ".join(f"{x:.2f}%" for x in last_val)} if last_val is not None else {}
-                bar.set_postfix(loss=" ".join(f"{x:.3f}" for x in metrics["loss"]), **shown, refresh=False)
-                if at % config.eval_every and at < config.train_steps:
-                    continue
-                params = step.local_copy(states.params)  # what validation can take on this process's device
-                val = [validate(step.seed_slice(params, i), seed=s, step=at)["error_pct"] for i, s in enumerate(seeds)]
-                last_val = val
-                best, improved = update_best(best, val, at)
-                if improved.any():
-                    best_params = select_seeds(
-                        improved, states.params, states.params if best_params is None else best_params
-                    )
-                    run.save_best(at, best_params, best.to_json(), num_seeds)
-                wall = wall_before + time.perf_counter() - t0
-                record = metrics_record(config, at, wall, sums, count, val, best, num_seeds, num_train)
-                run.append_metrics(record)
-                events.scalars(record, seeds)
-                first = step.seed_slice(params, 0)  # the figure of the first seed
-                g = visualize.split_glimpses(graphdef, first, config, validation, "validation", num=4, step=at)
-                events.image("glimpses/validation", at, visualize.glimpse_image(g, config))
-                run.save_latest(at, states, {"best": best.to_json(), "wall_time_s": wall}, num_seeds)
-                bar.write(
-                    f"step {at}: val error {' '.join(f'{v:.2f}%' for v in val)} "
-                    f"(best {' '.join(f'{v:.2f}%' for v in best.val_error_pct)})"
+        while int(states.step[0]) < config.train_steps:
+            states, metrics = chunk(states, next(feed), keys)
+            metrics = jax.device_get(metrics)
+            at = int(states.step[0])
+            bad = non_finite_seeds(metrics)
+            if bad:
+                raise RamError(
+                    f"the loss became non-finite by step {at} (seed {', '.join(str(seeds[i]) for i in bad)}); "
+                    f"training stopped; the checkpoint of step {run.latest_step() or 0} is kept. Lower "
+                    "learning_rate or set grad_clip"
                 )
-                sums, count = {}, 0
-        finally:  # also on Ctrl-C / SIGTERM / a non-finite loss: let the last checkpoint finish writing
-            bar.close()
-            feed.close()
-            events.close()
-            run.wait()
+            for k, v in metrics.items():
+                sums[k] = sums.get(k, 0.0) + np.asarray(v, np.float64)
+            count += 1
+            bar.update(at - bar.n)
+            shown = {"val_err": " ".join(f"{x:.2f}%" for x in last_val)} if last_val is not None else {}
+            bar.set_postfix(loss=" ".join(f"{x:.3f}" for x in metrics["loss"]), **shown, refresh=False)
+            if at % config.eval_every and at < config.train_steps:
+                continue
+            params = step.local_copy(states.params)  # what validation can take on this process's device
+            val = [validate(step.seed_slice(params, i), seed=s, step=at)["error_pct"] for i, s in enumerate(seeds)]
+            last_val = val
+            best, improved = update_best(best, val, at)
+            if improved.any():
+                best_params = select_seeds(
+                    improved, states.params, states.params if best_params is None else best_params
+                )
+                run.save_best(at, best_params, best.to_json(), num_seeds)
+            wall = wall_before + time.perf_counter() - t0
+            record = metrics_record(config, at, wall, sums, count, val, best, num_seeds, num_train)
+            run.append_metrics(record)
+            events.scalars(record, seeds)
+            first = step.seed_slice(params, 0)  # the figure of the first seed
+            g = visualize.split_glimpses(graphdef, first, config, validation, "validation", num=4, step=at)
+            events.image("glimpses/validation", at, visualize.glimpse_image(g, config))
+            run.save_latest(at, states, {"best": best.to_json(), "wall_time_s": wall}, num_seeds)
+            bar.write(
+                f"step {at}: val error {' '.join(f'{v:.2f}%' for v in val)} "
+                f"(best {' '.join(f'{v:.2f}%' for v in best.val_error_pct)})"
+            )
+            sums, count = {}, 0
+        opened.close()
         wall = wall_before + time.perf_counter() - t0
 
         results = evaluate.evaluate_run(run.path, data, config=config)

@@ -317,6 +317,25 @@ def test_a_fault_ends_in_one_line(case, run, monkeypatch, capsys, writable_again
     assert_one_error_line(code, err, message)
 
 
+def test_a_fault_before_the_first_step_closes_what_was_opened(run, monkeypatch, capsys):
+    """The event file cannot be opened on resume (a full disk while the purge marker is written): the
+    error is one line, and the training feed opened before it is closed too."""
+    from ram import input_pipeline
+    from ram.errors import RamError
+
+    closed = []
+    monkeypatch.setattr(input_pipeline.TrainFeed, "close", lambda self: closed.append(self))
+
+    def full(self, purge_step=None):
+        raise RamError(f"cannot write TensorBoard events in {self.path}: No space left on device")
+
+    monkeypatch.setattr(rundir.RunDir, "event_writer", full)
+    code, _, err = cli(capsys, [*train_argv(run), "--resume"])
+    monkeypatch.undo()
+    assert_one_error_line(code, err, f"cannot write TensorBoard events in {run}")
+    assert len(closed) == 1
+
+
 # -- recovers by itself, with at most one line of warning -------------------------------------------------
 
 
