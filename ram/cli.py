@@ -289,6 +289,9 @@ def main(argv: list[str] | None = None) -> int:
     }[args.command]
     try:
         return handler(args)
+    except KeyboardInterrupt:  # outside a training loop (which names the command that resumes it)
+        print("\nram: interrupted", file=sys.stderr)
+        return 130
     except RamError as e:
         print(f"ram: error: {e}", file=sys.stderr)
         return 2

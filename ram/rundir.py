@@ -6,7 +6,7 @@
     run_dir/metrics.jsonl     one JSON line per validation (per-seed lists when N > 1)
     run_dir/results.json      test errors of each seed's best parameters (one schema for every N)
     run_dir/best.json         each seed's best validation error and its step
-    run_dir/checkpoints/<s>/  orbax: the latest train state + {"best", "wall_time_s"} (two kept)
+    run_dir/checkpoints/<s>/  orbax: the latest train state, {"best", "wall_time_s"} and the best parameters (two kept)
     run_dir/best/<s>/         orbax: the parameters with the lowest validation error
     run_dir/lock              the PID of the process training in the folder
     run_dir/eval-cpu.json     a GPU-trained run's `ram eval --json` on a CPU (recorded runs only)
@@ -29,6 +29,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import socket
 import sys
 import time
@@ -116,6 +117,17 @@ def _quiet_orbax() -> None:
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)
 
 
+def _create_with(path: Path, text: str) -> None:
+    """Creates `path` holding `text` in one step (FileExistsError if it exists): `text` is written to a
+    file of this process first and hard-linked into place, so no reader sees it empty."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text)
+        os.link(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _write_error(folder: Path, e: Exception) -> RamError:
     """A failed checkpoint write (OSError, or TensorStore's ValueError naming the OS error) in one line."""
     if isinstance(e, OSError) and e.strerror:
@@ -190,6 +202,15 @@ class RunDir:
         holding only a config (a run stopped before its first checkpoint) starts afresh."""
         config = config.validate()
         progress = self.path.is_dir() and self.has_progress()
+        if resume and progress and self.is_run() and self.latest_step() is None:
+            # Stopped at its first validation, before the first checkpoint was written: the best
+            # parameters and the metrics line of that step have no train state to go on from.
+            if self.writes():
+                print(f"ram: --resume: {self.path} has no checkpoint yet; starting afresh", file=sys.stderr)
+            self._clear_progress()
+            progress = False
+        elif resume and not progress and self.writes():
+            print(f"ram: --resume: {self.path} holds no run yet; starting one", file=sys.stderr)
         if resume and progress:
             if not self.is_run():
                 raise RamError(f"--resume: {self.path} holds checkpoints but no {CONFIG}; it is not a run to continue")
@@ -216,6 +237,14 @@ class RunDir:
             (self.path / SEEDS).unlink()
         return resume and progress
 
+    def _clear_progress(self) -> None:
+        """Removes what a run stopped before its first checkpoint logged: best parameters, metrics, events."""
+        if not self.writes():
+            return
+        shutil.rmtree(self.path / BEST, ignore_errors=True)
+        for path in [self.path / BEST_JSON, self.path / METRICS, *self.path.glob("events.out.tfevents.*")]:
+            path.unlink(missing_ok=True)
+
     @contextlib.contextmanager
     def lock(self):
         """Keeps a second process from training into the folder; a lock left by a dead process is taken over.
@@ -223,11 +252,16 @@ class RunDir:
         if not self.writes():
             yield self
             return
+        created = not self.path.exists()
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise RamError(f"cannot create the run folder {self.path}: {e.strerror or e}") from None
         path = self.path / LOCK
         me = {"pid": os.getpid(), "host": socket.gethostname()}
         for _ in range(2):
             try:
-                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                _create_with(path, json.dumps(me))  # never seen empty by a second process
             except FileExistsError:
                 try:
                     owner = json.loads(path.read_text())
@@ -248,13 +282,13 @@ class RunDir:
                 continue
             except OSError as e:
                 raise RamError(f"cannot write in the run folder {self.path}: {e.strerror or e}") from None
-            with os.fdopen(fd, "w") as f:
-                f.write(json.dumps(me))
             break
         try:
             yield self
         finally:
             path.unlink(missing_ok=True)
+            if created and not any(self.path.iterdir()):  # nothing was written: leave no empty folder
+                self.path.rmdir()
 
     # -- metrics -------------------------------------------------------------------------------
 
@@ -365,7 +399,7 @@ class RunDir:
             opts = ocp.CheckpointManagerOptions(max_to_keep=2, create=True)
             _quiet_orbax()
             self._latest_mngr = ocp.CheckpointManager(
-                self.path / CHECKPOINTS, options=opts, item_names=("state", "extra")
+                self.path / CHECKPOINTS, options=opts, item_names=("state", "extra", "best")
             )
         return self._latest_mngr
 
@@ -383,31 +417,32 @@ class RunDir:
     def _to_disk(self, tree, num_seeds: int):
         return seed_slice(tree, 0) if num_seeds == 1 else tree
 
-    def save_latest(self, step: int, states, extra: dict, num_seeds: int) -> None:
-        """Checkpoints the train states [N, ...] and `extra` (JSON) at `step`."""
+    def save_latest(self, step: int, states, extra: dict, num_seeds: int, best_params=None) -> None:
+        """Checkpoints the train states [N, ...], `extra` (JSON) and the best parameters so far [N, ...]
+        at `step`: one checkpoint holds all three, so a resumed run's best parameters are those its
+        `extra["best"]` describes, whenever the process was stopped."""
+        items = {"state": ocp.args.StandardSave(self._to_disk(states, num_seeds)), "extra": ocp.args.JsonSave(extra)}
+        if best_params is not None:
+            items["best"] = ocp.args.StandardSave(self._to_disk(best_params, num_seeds))
         try:
-            self._latest().save(
-                step,
-                args=ocp.args.Composite(
-                    state=ocp.args.StandardSave(self._to_disk(states, num_seeds)), extra=ocp.args.JsonSave(extra)
-                ),
-            )
+            self._latest().save(step, args=ocp.args.Composite(**items))
         except Exception as e:  # also the failure of the previous (asynchronous) save
             raise _write_error(self.path / CHECKPOINTS, e) from None
 
     def restore_latest(self, like, num_seeds: int):
-        """`(states [N, ...], extra)` of the newest checkpoint that restores; an older one is used
-        (and said) when the newest is corrupt."""
+        """`(states [N, ...], extra, best parameters [N, ...] or None)` of the newest checkpoint that
+        restores; an older one is used (and said) when the newest is corrupt. The best parameters are
+        None in a checkpoint written before checkpoints held them (then read `best/`)."""
         steps = sorted(self._latest().all_steps(), reverse=True)
         abstract = _abstract(self._to_disk(like, num_seeds))
         corrupt = []  # (step, why) of the newer checkpoints that did not restore
         for step in steps:
+            items = {"state": ocp.args.StandardRestore(abstract), "extra": ocp.args.JsonRestore()}
+            if (self.path / CHECKPOINTS / str(step) / "best").is_dir():
+                items["best"] = ocp.args.StandardRestore(_abstract(self._to_disk(like.params, num_seeds)))
             try:
-                out = self._latest().restore(
-                    step,
-                    args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract), extra=ocp.args.JsonRestore()),
-                )
-                state, extra = out["state"], dict(out["extra"])
+                out = self._latest().restore(step, args=ocp.args.Composite(**items))
+                state, extra, best = out["state"], dict(out["extra"]), out.get("best")
             except Exception as e:  # orbax and TensorStore raise many kinds for a damaged file
                 corrupt.append((step, _one_line(e)))
                 continue
@@ -415,7 +450,11 @@ class RunDir:
                 print(
                     f"ram: the checkpoint of step {bad} is corrupt ({why}); resuming from step {step}", file=sys.stderr
                 )
-            return (stack([state]) if num_seeds == 1 else state), extra
+
+            def seeds_axis(tree):
+                return tree if tree is None or num_seeds > 1 else stack([tree])
+
+            return seeds_axis(state), extra, seeds_axis(best)
         if corrupt:
             raise RamError(
                 f"every checkpoint in {self.path / CHECKPOINTS} is corrupt (step {corrupt[0][0]}: {corrupt[0][1]}; "
@@ -424,14 +463,22 @@ class RunDir:
         raise RamError(f"{self.path / CHECKPOINTS} holds no checkpoint")
 
     def save_best(self, step: int, params, best: list[dict], num_seeds: int) -> None:
-        """Saves the best parameters [N, ...] and each seed's `{"val_error_pct", "step"}`."""
+        """Saves the best parameters [N, ...] and each seed's `{"val_error_pct", "step"}`. A checkpoint
+        of this step or a later one (left by a run stopped before its next train checkpoint, which a
+        resumed run replaces) is deleted first."""
         try:
+            for stale in [s for s in self._best().all_steps() if s >= step]:
+                self._best().delete(stale)
             self._best().save(step, args=ocp.args.StandardSave(self._to_disk(params, num_seeds)), force=True)
             self._best().wait_until_finished()
         except Exception as e:
             raise _write_error(self.path / BEST, e) from None
         if self.writes():
             _atomic_write(self.path / BEST_JSON, json.dumps({"best": best}))
+
+    def best_step(self) -> int | None:
+        """The step of the parameters in best/ (None if there are none)."""
+        return self._best().latest_step() if (self.path / BEST).is_dir() else None
 
     def restore_best(self, like, num_seeds: int) -> tuple[nnx.State, list[int]]:
         """`(params [N, ...], each seed's best step)`.

@@ -184,27 +184,32 @@ def train_and_evaluate(
     elif config.init_from:  # checked before the run folder is written
         params, origin = rundir.start_from(config.init_from, config, states.params, num_seeds)
         graphdef, states = step.init_states(config, num_seeds, params)
-    continuing = run.prepare(config, resume, num_seeds)
 
     # The stack closes what was opened, in reverse order, however the loop ends (Ctrl-C, SIGTERM, a
     # non-finite loss, a full disk): the progress bar, the event file, the feed, and last the
     # checkpoint still being written.
     with run.lock(), Interrupt(), contextlib.ExitStack() as opened:
+        opened.callback(run.wait)
+        continuing = run.prepare(config, resume, num_seeds)  # under the lock: a second process writes nothing
         if origin:
             run.write_origin(origin)
         best, best_params, wall_before = Best.fresh(num_seeds), None, 0.0
         if continuing:
-            states, extra = run.restore_latest(states, num_seeds)
+            states, extra, best_params = run.restore_latest(states, num_seeds)
             at = int(states.step[0])
             if at > config.train_steps:
                 raise RamError(f"--resume: the run is already at step {at}, past train_steps={config.train_steps}")
             best, wall_before = Best.from_json(extra["best"]), extra["wall_time_s"]
-            if any(np.isfinite(best.val_error_pct)):
+            if best_params is None and any(np.isfinite(best.val_error_pct)):  # a checkpoint of an older ram
                 best_params, _ = run.restore_best(states.params, num_seeds)
+            elif best_params is not None and run.best_step() != max(best.step):
+                # Stopped between the two saves of a validation: best/ holds a later step's
+                # parameters, which the checkpoint's record does not describe. It gets the checkpoint's.
+                run.save_best(max(best.step), best_params, best.to_json(), num_seeds)
+            if best_params is not None:
                 best_params = step.replicate(best_params, mesh)  # placed as the states' parameters
             run.truncate_metrics(at)
 
-        opened.callback(run.wait)
         states = step.replicate(states, mesh)
         feed = input_pipeline.TrainFeed(data.train, config, int(states.step[0]), lambda s: step.replicate(s, mesh))
         opened.callback(feed.close)
@@ -260,7 +265,7 @@ def train_and_evaluate(
             first = step.seed_slice(params, 0)  # the figure of the first seed
             g = visualize.split_glimpses(graphdef, first, config, validation, "validation", num=4, step=at)
             events.image("glimpses/validation", at, visualize.glimpse_image(g, config))
-            run.save_latest(at, states, {"best": best.to_json(), "wall_time_s": wall}, num_seeds)
+            run.save_latest(at, states, {"best": best.to_json(), "wall_time_s": wall}, num_seeds, best_params)
             bar.write(
                 f"step {at}: val error {' '.join(f'{v:.2f}%' for v in val)} "
                 f"(best {' '.join(f'{v:.2f}%' for v in best.val_error_pct)})"

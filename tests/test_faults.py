@@ -208,7 +208,7 @@ def read_only_plot(run, monkeypatch):
 
 def read_only_resume(run, monkeypatch):
     read_only(monkeypatch, run)
-    return [*train_argv(run), "--resume"], f"cannot write {run / 'config.json'}"
+    return [*train_argv(run), "--resume"], f"cannot write in the run folder {run}: Read-only"  # its lock first
 
 
 def read_only_new_run_under_it(run, monkeypatch):
@@ -315,6 +315,17 @@ def test_a_fault_ends_in_one_line(case, run, monkeypatch, capsys, writable_again
     code, _, err = cli(capsys, argv)
     monkeypatch.undo()
     assert_one_error_line(code, err, message)
+
+
+@pytest.mark.parametrize("command", ["train", "eval"])
+def test_ctrl_c_while_the_data_loads_is_one_line(run, monkeypatch, capsys, command):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(datasets, "load", interrupted)
+    argv = train_argv(run.parent / "new") if command == "train" else ["eval", str(run)]
+    code, _, err = cli(capsys, argv)
+    assert code == 130 and err == "\nram: interrupted\n"
 
 
 def test_a_fault_before_the_first_step_closes_what_was_opened(run, monkeypatch, capsys):

@@ -48,6 +48,16 @@ def test_a_second_writer_is_locked_out_and_a_stale_lock_is_taken_over(tmp_path, 
     with run.lock():
         assert json.loads((tmp_path / "lock").read_text())["pid"] == os.getpid()
     assert "stale lock" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == []  # no temporary file of the lock's left behind
+
+
+def test_the_lock_creates_its_folder_and_removes_it_if_nothing_was_written(tmp_path):
+    with rundir.RunDir(tmp_path / "new").lock():
+        assert json.loads((tmp_path / "new" / "lock").read_text())["pid"] == os.getpid()
+    assert not (tmp_path / "new").exists()
+    with rundir.RunDir(tmp_path / "kept").lock():
+        (tmp_path / "kept" / "config.json").write_text("{}")
+    assert [p.name for p in (tmp_path / "kept").iterdir()] == ["config.json"]
 
 
 def test_a_folder_with_only_a_config_starts_afresh(tmp_path, synthetic):

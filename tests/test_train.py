@@ -77,6 +77,86 @@ def test_interrupted_run_resumes_to_the_same_parameters(tmp_path, synthetic, mon
     assert steps == [10, 20, 30, 40]
 
 
+def stop_at_checkpoint(monkeypatch, at_step: int) -> None:
+    """Ctrl-C at step `at_step`'s validation after its best parameters were saved, before its train
+    checkpoint was: the window of the figure, the events and the asynchronous checkpoint write."""
+    real = rundir.RunDir.save_latest
+
+    def save_latest(self, at, *args, **kwargs):
+        if at == at_step:
+            raise KeyboardInterrupt
+        return real(self, at, *args, **kwargs)
+
+    monkeypatch.setattr(rundir.RunDir, "save_latest", save_latest)
+
+
+def validation_errors(monkeypatch, error_at) -> None:
+    """Validation errors `error_at(step)` in place of the measured ones, to fix which steps are best."""
+    real = evaluate.make_evaluator
+
+    def make_evaluator(*args, **kwargs):
+        validate = real(*args, **kwargs)
+        return lambda params, seed=0, step=None: {**validate(params, seed, step), "error_pct": error_at(step)}
+
+    monkeypatch.setattr(evaluate, "make_evaluator", make_evaluator)
+
+
+@pytest.mark.parametrize("stopped_at", [20, 10], ids=["after-a-checkpoint", "before-the-first-checkpoint"])
+def test_a_run_stopped_between_the_saves_of_a_validation_resumes(tmp_path, synthetic, monkeypatch, stopped_at, capsys):
+    """best/ then holds step `stopped_at`, the train checkpoints only the step before (or none): the
+    resumed run trains on, and its best parameters and record are those of an uninterrupted run."""
+    config = TINY.replace(eval_every=10)
+    validation_errors(monkeypatch, lambda step: 100.0 - step)  # each validation saves best parameters
+    train.train_and_evaluate(config, tmp_path / "straight", synthetic, progress=False)
+    with monkeypatch.context() as stop:
+        stop_at_checkpoint(stop, stopped_at)
+        with pytest.raises(KeyboardInterrupt):
+            train.train_and_evaluate(config, tmp_path / "cut", synthetic, progress=False)
+    cut = rundir.RunDir(tmp_path / "cut")
+    assert cut.best_step() == stopped_at and cut.latest_step() == (stopped_at - 10 or None)
+
+    results = train.train_and_evaluate(config, tmp_path / "cut", synthetic, resume=True, progress=False)
+    assert ("has no checkpoint yet; starting afresh" in capsys.readouterr().err) == (stopped_at == 10)
+    (a, step_a), (b, step_b) = params_of(tmp_path / "straight"), params_of(tmp_path / "cut")
+    assert step_a == step_b == 40 and results["best_step"] == [40]
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
+    steps = [json.loads(x)["step"] for x in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [10, 20, 30, 40]
+
+
+def test_a_checkpoint_without_best_parameters_still_resumes(tmp_path, synthetic, monkeypatch):
+    """Checkpoints of runs trained before they held the best parameters: those come from best/."""
+    config = TINY.replace(schedule="constant", warmup_steps=0, eval_every=10, train_steps=20)
+    validation_errors(monkeypatch, lambda step: float(step))  # the best parameters stay those of step 10
+    real = rundir.RunDir.save_latest
+    with monkeypatch.context() as older:
+        older.setattr(
+            rundir.RunDir, "save_latest", lambda self, at, states, extra, n, best=None: real(self, at, states, extra, n)
+        )
+        train.train_and_evaluate(config, tmp_path, synthetic, progress=False)
+    assert not (tmp_path / "checkpoints" / "20" / "best").exists()
+    before, _ = params_of(tmp_path)
+    (tmp_path / "results.json").unlink()
+    results = train.train_and_evaluate(config.replace(train_steps=40), tmp_path, synthetic, resume=True, progress=False)
+    assert results["best_step"] == [10]
+    assert (tmp_path / "checkpoints" / "40" / "best").is_dir()  # read from best/ on resume, then kept
+    for x, y in zip(jax.tree.leaves(before), jax.tree.leaves(params_of(tmp_path)[0]), strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_a_second_trainer_in_a_busy_folder_changes_nothing(tmp_path, synthetic):
+    """The lock is taken before the folder is checked or written: a second `ram train` into a run
+    being trained (here: this process holds its lock) stops without touching its config."""
+    run = rundir.RunDir(tmp_path / "run")
+    with run.lock():
+        run.prepare(TINY, resume=False, num_seeds=3)
+        before = {p.name: p.read_text() for p in (tmp_path / "run").iterdir() if p.is_file()}
+        with pytest.raises(RamError, match="being trained by process"):
+            train.train_and_evaluate(TINY.replace(learning_rate=0.5), tmp_path / "run", synthetic, progress=False)
+        assert {p.name: p.read_text() for p in (tmp_path / "run").iterdir() if p.is_file()} == before
+
+
 def test_resume_refuses_a_different_config(tmp_path, synthetic):
     train.train_and_evaluate(TINY, tmp_path, synthetic, progress=False)
     # The message names each differing field with both values.
