@@ -18,6 +18,7 @@ import contextlib
 import os
 import platform
 import signal
+import sys
 import time
 from typing import NamedTuple
 
@@ -91,23 +92,42 @@ def machine_info() -> dict:
 
 
 class Interrupt:
-    """Turns SIGTERM into KeyboardInterrupt so a killed run still checkpoints."""
+    """Ctrl-C (SIGINT) and SIGTERM as KeyboardInterrupt, so a stopped run still checkpoints.
+
+    While `deferring` (the train loop), the signal is only noted, and `check()` raises it at the top
+    of the loop: a KeyboardInterrupt raised inside JAX's tracing, compilation or dispatch left XLA
+    objects that crashed the interpreter at exit (a segmentation fault after the "interrupted" line).
+    A second signal while one is pending raises at once."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.deferring, self.requested, self._old = False, False, {}
 
     def __enter__(self):
-        self._old = signal.getsignal(signal.SIGTERM)
-
         def handler(signum, frame):
+            if self.deferring and not self.requested:
+                self.requested = True
+                print("\nram: stopping after these steps (again to stop at once)", file=sys.stderr, flush=True)
+                return
             raise KeyboardInterrupt
 
-        try:
-            signal.signal(signal.SIGTERM, handler)
-        except ValueError:  # not the main thread
-            self._old = None
+        for sig in self.SIGNALS:
+            try:
+                self._old[sig] = signal.signal(sig, handler)
+            except ValueError:  # not the main thread: signals stay as they were
+                pass
         return self
 
+    def check(self) -> None:
+        """Raises KeyboardInterrupt if a signal came while deferring."""
+        if self.requested:
+            self.requested = False
+            raise KeyboardInterrupt
+
     def __exit__(self, *exc):
-        if self._old is not None:
-            signal.signal(signal.SIGTERM, self._old)
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
         return False
 
 
@@ -188,7 +208,7 @@ def train_and_evaluate(
     # The stack closes what was opened, in reverse order, however the loop ends (Ctrl-C, SIGTERM, a
     # non-finite loss, a full disk): the progress bar, the event file, the feed, and last the
     # checkpoint still being written.
-    with run.lock(), Interrupt(), contextlib.ExitStack() as opened:
+    with run.lock(), Interrupt() as interrupt, contextlib.ExitStack() as opened:
         opened.callback(run.wait)
         continuing = run.prepare(config, resume, num_seeds)  # under the lock: a second process writes nothing
         if origin:
@@ -230,7 +250,9 @@ def train_and_evaluate(
         )
         opened.callback(bar.close)
         sums, count, last_val = {}, 0, None  # no validation yet: the bar shows none
+        interrupt.deferring = True
         while int(states.step[0]) < config.train_steps:
+            interrupt.check()
             states, metrics = chunk(states, next(feed), keys)
             metrics = jax.device_get(metrics)
             at = int(states.step[0])
@@ -271,6 +293,8 @@ def train_and_evaluate(
                 f"(best {' '.join(f'{v:.2f}%' for v in best.val_error_pct)})"
             )
             sums, count = {}, 0
+        interrupt.deferring = False
+        interrupt.check()
         opened.close()
         wall = wall_before + time.perf_counter() - t0
 

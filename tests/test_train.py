@@ -4,6 +4,8 @@ the non-finite guard, init_from.
 Uses a tiny model on small random arrays shaped like MNIST (synthetic; not MNIST)."""
 
 import json
+import os
+import signal
 
 import jax
 import numpy as np
@@ -75,6 +77,30 @@ def test_interrupted_run_resumes_to_the_same_parameters(tmp_path, synthetic, mon
         np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
     steps = [json.loads(x)["step"] for x in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
     assert steps == [10, 20, 30, 40]
+
+
+def test_a_signal_stops_the_run_between_chunks_with_their_checkpoint(tmp_path, synthetic, monkeypatch, capsys):
+    """SIGTERM (as Ctrl-C) during a chunk of steps is acted on at the top of the loop: the chunk
+    finishes, its validation and checkpoint are written, then the run stops with KeyboardInterrupt."""
+    real_chunk = step.make_train_chunk
+
+    def signalling_chunk(*args, **kwargs):
+        chunk, calls = real_chunk(*args, **kwargs), []
+
+        def wrapped(states, data, keys):
+            calls.append(1)
+            if len(calls) == 3:  # steps 20 to 30
+                os.kill(os.getpid(), signal.SIGTERM)
+            return chunk(states, data, keys)
+
+        return wrapped
+
+    monkeypatch.setattr(step, "make_train_chunk", signalling_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        train.train_and_evaluate(TINY.replace(eval_every=10), tmp_path, synthetic, progress=False)
+    assert rundir.RunDir(tmp_path).latest_step() == 30
+    assert "stopping after these steps" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored
 
 
 def stop_at_checkpoint(monkeypatch, at_step: int) -> None:
