@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import json
 import logging
 import math
@@ -33,6 +34,7 @@ import shutil
 import socket
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import NamedTuple
 
@@ -118,14 +120,25 @@ def _quiet_orbax() -> None:
 
 
 def _create_with(path: Path, text: str) -> None:
-    """Creates `path` holding `text` in one step (FileExistsError if it exists): `text` is written to a
-    file of this process first and hard-linked into place, so no reader sees it empty."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """Creates `path` holding `text` (FileExistsError if it exists). `text` is written to a file of
+    this process first and hard-linked into place, so no reader sees it empty; on a filesystem
+    without hard links, the file is created exclusively and then written."""
+    tmp = path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         tmp.write_text(text)
-        os.link(tmp, path)
+        try:
+            os.link(tmp, path)
+            return
+        except FileExistsError:
+            raise
+        except OSError as e:
+            if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK, errno.ENOSYS):
+                raise
     finally:
         tmp.unlink(missing_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
 
 
 def _write_error(folder: Path, e: Exception) -> RamError:
@@ -204,7 +217,9 @@ class RunDir:
         progress = self.path.is_dir() and self.has_progress()
         if resume and progress and self.is_run() and self.latest_step() is None:
             # Stopped at its first validation, before the first checkpoint was written: the best
-            # parameters and the metrics line of that step have no train state to go on from.
+            # parameters and the metrics line of that step have no train state to go on from. Only a
+            # run of this config is cleared (a folder of something else fails to parse, or differs).
+            check_resumable(self.config(), config, self.path / CONFIG)
             if self.writes():
                 print(f"ram: --resume: {self.path} has no checkpoint yet; starting afresh", file=sys.stderr)
             self._clear_progress()
@@ -241,7 +256,8 @@ class RunDir:
         """Removes what a run stopped before its first checkpoint logged: best parameters, metrics, events."""
         if not self.writes():
             return
-        shutil.rmtree(self.path / BEST, ignore_errors=True)
+        if (self.path / BEST).is_dir():
+            shutil.rmtree(self.path / BEST, ignore_errors=True)
         for path in [self.path / BEST_JSON, self.path / METRICS, *self.path.glob("events.out.tfevents.*")]:
             path.unlink(missing_ok=True)
 
@@ -287,8 +303,9 @@ class RunDir:
             yield self
         finally:
             path.unlink(missing_ok=True)
-            if created and not any(self.path.iterdir()):  # nothing was written: leave no empty folder
-                self.path.rmdir()
+            if created:  # nothing written in a folder made for the lock: leave no empty folder
+                with contextlib.suppress(OSError):
+                    self.path.rmdir()
 
     # -- metrics -------------------------------------------------------------------------------
 

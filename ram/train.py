@@ -92,25 +92,26 @@ def machine_info() -> dict:
 
 
 class Interrupt:
-    """Ctrl-C (SIGINT) and SIGTERM as KeyboardInterrupt, so a stopped run still checkpoints.
+    """Ctrl-C (SIGINT) and SIGTERM, turned into a stop at a safe point.
 
-    While `deferring` (the train loop), the signal is only noted, and `check()` raises it at the top
-    of the loop: a KeyboardInterrupt raised inside JAX's tracing, compilation or dispatch left XLA
-    objects that crashed the interpreter at exit (a segmentation fault after the "interrupted" line).
-    A second signal while one is pending raises at once."""
+    Inside the `with`, a first signal is only noted (one line says what comes next); the train loop
+    asks `requested()` at the top of each turn, checkpoints the steps done and raises
+    KeyboardInterrupt. A KeyboardInterrupt raised inside JAX's tracing, compilation or dispatch left
+    XLA objects that crashed the interpreter at exit (a segmentation fault after the "interrupted"
+    line). A second signal raises at once. After the loop, a noted signal lets the test evaluation
+    finish: the run is complete."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self):
-        self.deferring, self.requested, self._old = False, False, {}
+        self.pending, self.next_step, self._old = False, "stopping after these steps, with a checkpoint", {}
 
     def __enter__(self):
         def handler(signum, frame):
-            if self.deferring and not self.requested:
-                self.requested = True
-                print("\nram: stopping after these steps (again to stop at once)", file=sys.stderr, flush=True)
-                return
-            raise KeyboardInterrupt
+            if self.pending:
+                raise KeyboardInterrupt
+            self.pending = True
+            print(f"\nram: {self.next_step} (again to stop at once)", file=sys.stderr, flush=True)
 
         for sig in self.SIGNALS:
             try:
@@ -119,11 +120,14 @@ class Interrupt:
                 pass
         return self
 
-    def check(self) -> None:
-        """Raises KeyboardInterrupt if a signal came while deferring."""
-        if self.requested:
-            self.requested = False
-            raise KeyboardInterrupt
+    def requested(self) -> bool:
+        """Whether a stop was asked for; in a run of several processes, by any of them (all agree, so
+        none is left waiting in a collective step)."""
+        if jax.process_count() == 1:
+            return self.pending
+        from jax.experimental import multihost_utils
+
+        return bool(np.any(multihost_utils.process_allgather(np.asarray(self.pending))))
 
     def __exit__(self, *exc):
         for sig, old in self._old.items():
@@ -250,9 +254,14 @@ def train_and_evaluate(
         )
         opened.callback(bar.close)
         sums, count, last_val = {}, 0, None  # no validation yet: the bar shows none
-        interrupt.deferring = True
+        saved_at = int(states.step[0]) if continuing else None  # the step of the latest checkpoint
         while int(states.step[0]) < config.train_steps:
-            interrupt.check()
+            if interrupt.requested():
+                at = int(states.step[0])
+                if saved_at != at:  # keep the steps since the last validation
+                    wall = wall_before + time.perf_counter() - t0
+                    run.save_latest(at, states, {"best": best.to_json(), "wall_time_s": wall}, num_seeds, best_params)
+                raise KeyboardInterrupt
             states, metrics = chunk(states, next(feed), keys)
             metrics = jax.device_get(metrics)
             at = int(states.step[0])
@@ -288,13 +297,13 @@ def train_and_evaluate(
             g = visualize.split_glimpses(graphdef, first, config, validation, "validation", num=4, step=at)
             events.image("glimpses/validation", at, visualize.glimpse_image(g, config))
             run.save_latest(at, states, {"best": best.to_json(), "wall_time_s": wall}, num_seeds, best_params)
+            saved_at = at
             bar.write(
                 f"step {at}: val error {' '.join(f'{v:.2f}%' for v in val)} "
                 f"(best {' '.join(f'{v:.2f}%' for v in best.val_error_pct)})"
             )
             sums, count = {}, 0
-        interrupt.deferring = False
-        interrupt.check()
+        interrupt.next_step = "finishing the test evaluation of the finished run"
         opened.close()
         wall = wall_before + time.perf_counter() - t0
 

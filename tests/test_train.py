@@ -79,9 +79,12 @@ def test_interrupted_run_resumes_to_the_same_parameters(tmp_path, synthetic, mon
     assert steps == [10, 20, 30, 40]
 
 
-def test_a_signal_stops_the_run_between_chunks_with_their_checkpoint(tmp_path, synthetic, monkeypatch, capsys):
-    """SIGTERM (as Ctrl-C) during a chunk of steps is acted on at the top of the loop: the chunk
-    finishes, its validation and checkpoint are written, then the run stops with KeyboardInterrupt."""
+@pytest.mark.parametrize("signals", [1, 2])
+def test_a_signal_stops_the_run_at_the_next_turn_of_the_loop(tmp_path, synthetic, monkeypatch, capsys, signals):
+    """SIGTERM (as Ctrl-C) during the chunk of steps 20-30 (validations at 20 and 40): one signal lets
+    the chunk finish, checkpoints step 30 and stops, and the resumed run ends as an uninterrupted
+    one; a second signal stops at once, at the checkpoint of step 20."""
+    train.train_and_evaluate(TINY, tmp_path / "straight", synthetic, progress=False)
     real_chunk = step.make_train_chunk
 
     def signalling_chunk(*args, **kwargs):
@@ -90,17 +93,26 @@ def test_a_signal_stops_the_run_between_chunks_with_their_checkpoint(tmp_path, s
         def wrapped(states, data, keys):
             calls.append(1)
             if len(calls) == 3:  # steps 20 to 30
-                os.kill(os.getpid(), signal.SIGTERM)
+                for _ in range(signals):
+                    os.kill(os.getpid(), signal.SIGTERM)
             return chunk(states, data, keys)
 
         return wrapped
 
-    monkeypatch.setattr(step, "make_train_chunk", signalling_chunk)
-    with pytest.raises(KeyboardInterrupt):
-        train.train_and_evaluate(TINY.replace(eval_every=10), tmp_path, synthetic, progress=False)
-    assert rundir.RunDir(tmp_path).latest_step() == 30
-    assert "stopping after these steps" in capsys.readouterr().err
+    with monkeypatch.context() as signalling:
+        signalling.setattr(step, "make_train_chunk", signalling_chunk)
+        with pytest.raises(KeyboardInterrupt):
+            train.train_and_evaluate(TINY, tmp_path / "cut", synthetic, progress=False)
+    assert rundir.RunDir(tmp_path / "cut").latest_step() == {1: 30, 2: 20}[signals]
+    assert "stopping after these steps, with a checkpoint" in capsys.readouterr().err
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored
+    train.train_and_evaluate(TINY, tmp_path / "cut", synthetic, resume=True, progress=False)
+    (a, step_a), (b, step_b) = params_of(tmp_path / "straight"), params_of(tmp_path / "cut")
+    assert step_a == step_b
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
+    steps = [json.loads(x)["step"] for x in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [20, 40]
 
 
 def stop_at_checkpoint(monkeypatch, at_step: int) -> None:
@@ -117,44 +129,70 @@ def stop_at_checkpoint(monkeypatch, at_step: int) -> None:
 
 
 def validation_errors(monkeypatch, error_at) -> None:
-    """Validation errors `error_at(step)` in place of the measured ones, to fix which steps are best."""
+    """Validation errors `error_at(step, seed)` in place of the measured ones, to fix which steps are best."""
     real = evaluate.make_evaluator
 
     def make_evaluator(*args, **kwargs):
         validate = real(*args, **kwargs)
-        return lambda params, seed=0, step=None: {**validate(params, seed, step), "error_pct": error_at(step)}
+        return lambda params, seed=0, step=None: {**validate(params, seed, step), "error_pct": error_at(step, seed)}
 
     monkeypatch.setattr(evaluate, "make_evaluator", make_evaluator)
 
 
-@pytest.mark.parametrize("stopped_at", [20, 10], ids=["after-a-checkpoint", "before-the-first-checkpoint"])
-def test_a_run_stopped_between_the_saves_of_a_validation_resumes(tmp_path, synthetic, monkeypatch, stopped_at, capsys):
+@pytest.mark.parametrize(
+    "stopped_at, seeds",
+    [(20, 1), (10, 1), (20, 2)],
+    ids=["after-a-checkpoint", "before-the-first-checkpoint", "after-a-checkpoint-2-seeds"],
+)
+def test_a_run_stopped_between_the_saves_of_a_validation_resumes(
+    tmp_path, synthetic, monkeypatch, stopped_at, seeds, capsys
+):
     """best/ then holds step `stopped_at`, the train checkpoints only the step before (or none): the
-    resumed run trains on, and its best parameters and record are those of an uninterrupted run."""
+    resumed run trains on, and its best parameters and record are those of an uninterrupted run.
+    Seed 0 improves at every validation; seed 1 (of 2) only at steps 10 and 30."""
     config = TINY.replace(eval_every=10)
-    validation_errors(monkeypatch, lambda step: 100.0 - step)  # each validation saves best parameters
-    train.train_and_evaluate(config, tmp_path / "straight", synthetic, progress=False)
+    validation_errors(
+        monkeypatch, lambda step, seed: 100.0 - step if seed == 0 else {10: 50.0, 30: 40.0}.get(step, 60.0)
+    )
+    train.train_and_evaluate(config, tmp_path / "straight", synthetic, num_seeds=seeds, progress=False)
     with monkeypatch.context() as stop:
         stop_at_checkpoint(stop, stopped_at)
         with pytest.raises(KeyboardInterrupt):
-            train.train_and_evaluate(config, tmp_path / "cut", synthetic, progress=False)
+            train.train_and_evaluate(config, tmp_path / "cut", synthetic, num_seeds=seeds, progress=False)
     cut = rundir.RunDir(tmp_path / "cut")
     assert cut.best_step() == stopped_at and cut.latest_step() == (stopped_at - 10 or None)
 
-    results = train.train_and_evaluate(config, tmp_path / "cut", synthetic, resume=True, progress=False)
+    results = train.train_and_evaluate(
+        config, tmp_path / "cut", synthetic, num_seeds=seeds, resume=True, progress=False
+    )
     assert ("has no checkpoint yet; starting afresh" in capsys.readouterr().err) == (stopped_at == 10)
-    (a, step_a), (b, step_b) = params_of(tmp_path / "straight"), params_of(tmp_path / "cut")
-    assert step_a == step_b == 40 and results["best_step"] == [40]
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-        np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
+    assert results["best_step"] == [40, 30][:seeds]
+    for i in range(seeds):
+        (a, step_a), (b, step_b) = params_of(tmp_path / "straight", i), params_of(tmp_path / "cut", i)
+        assert step_a == step_b
+        for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+            np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
     steps = [json.loads(x)["step"] for x in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
     assert steps == [10, 20, 30, 40]
+
+
+def test_resume_clears_a_run_without_checkpoints_only_for_its_own_config(tmp_path, synthetic, monkeypatch):
+    config = TINY.replace(eval_every=10)
+    with monkeypatch.context() as stop:
+        stop_at_checkpoint(stop, 10)
+        with pytest.raises(KeyboardInterrupt):
+            train.train_and_evaluate(config, tmp_path, synthetic, progress=False)
+    kept = sorted(p.name for p in tmp_path.iterdir())
+    assert {"best", "best.json", "metrics.jsonl"} <= set(kept)
+    with pytest.raises(RamError, match="core='gru' \\(the run has 'rnn'\\)"):
+        train.train_and_evaluate(config.replace(core="gru"), tmp_path, synthetic, resume=True, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == kept
 
 
 def test_a_checkpoint_without_best_parameters_still_resumes(tmp_path, synthetic, monkeypatch):
     """Checkpoints of runs trained before they held the best parameters: those come from best/."""
     config = TINY.replace(schedule="constant", warmup_steps=0, eval_every=10, train_steps=20)
-    validation_errors(monkeypatch, lambda step: float(step))  # the best parameters stay those of step 10
+    validation_errors(monkeypatch, lambda step, seed: float(step))  # the best parameters stay those of step 10
     real = rundir.RunDir.save_latest
     with monkeypatch.context() as older:
         older.setattr(
