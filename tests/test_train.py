@@ -22,6 +22,32 @@ def params_of(run_dir, seed_index=0):
     return rundir.load_run(run_dir).seed_params(seed_index)
 
 
+def assert_same_best(run_a, run_b, seed_index=0):
+    """The two runs chose the same step and (up to float rounding) the same best parameters."""
+    (a, step_a), (b, step_b) = params_of(run_a, seed_index), params_of(run_b, seed_index)
+    assert step_a == step_b
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
+
+
+def at_the_third_chunk(monkeypatch, action) -> None:
+    """Calls `action()` as the third chunk of train steps starts (steps 20-30 with TINY's 10 per chunk)."""
+    real_chunk = step.make_train_chunk
+
+    def make_train_chunk(*args, **kwargs):
+        chunk, calls = real_chunk(*args, **kwargs), []
+
+        def wrapped(states, data, keys):
+            calls.append(1)
+            if len(calls) == 3:
+                action()
+            return chunk(states, data, keys)
+
+        return wrapped
+
+    monkeypatch.setattr(step, "make_train_chunk", make_train_chunk)
+
+
 def test_run_folder_contents(tmp_path, synthetic):
     results = train.train_and_evaluate(TINY, tmp_path / "run", synthetic, progress=False)
     run = tmp_path / "run"
@@ -46,23 +72,13 @@ def test_interrupted_run_resumes_to_the_same_parameters(tmp_path, synthetic, mon
     config = TINY.replace(eval_every=10)
     train.train_and_evaluate(config, tmp_path / "straight", synthetic, progress=False)
 
-    real_chunk = step.make_train_chunk
+    def interrupt():  # after two chunks (and the checkpoint at step 20)
+        raise KeyboardInterrupt
 
-    def interrupting_chunk(*args, **kwargs):
-        chunk, calls = real_chunk(*args, **kwargs), []
-
-        def wrapped(states, data, keys):
-            calls.append(1)
-            if len(calls) == 3:  # after two chunks (and the checkpoint at step 20)
-                raise KeyboardInterrupt
-            return chunk(states, data, keys)
-
-        return wrapped
-
-    monkeypatch.setattr(step, "make_train_chunk", interrupting_chunk)
-    with pytest.raises(KeyboardInterrupt):
-        train.train_and_evaluate(config, tmp_path / "cut", synthetic, progress=False)
-    monkeypatch.setattr(step, "make_train_chunk", real_chunk)
+    with monkeypatch.context() as interrupting:
+        at_the_third_chunk(interrupting, interrupt)
+        with pytest.raises(KeyboardInterrupt):
+            train.train_and_evaluate(config, tmp_path / "cut", synthetic, progress=False)
     assert rundir.RunDir(tmp_path / "cut").latest_step() == 20
     assert not (tmp_path / "cut" / "lock").exists()  # released on the way out
     # As if killed after logging step 30 but before its checkpoint was written: resuming from step
@@ -71,10 +87,7 @@ def test_interrupted_run_resumes_to_the_same_parameters(tmp_path, synthetic, mon
         f.write(json.dumps({"step": 30, "val_error_pct": -1.0}) + "\n")
     train.train_and_evaluate(config, tmp_path / "cut", synthetic, resume=True, progress=False)
 
-    (a, step_a), (b, step_b) = params_of(tmp_path / "straight"), params_of(tmp_path / "cut")
-    assert step_a == step_b
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-        np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
+    assert_same_best(tmp_path / "straight", tmp_path / "cut")
     steps = [json.loads(x)["step"] for x in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
     assert steps == [10, 20, 30, 40]
 
@@ -85,32 +98,20 @@ def test_a_signal_stops_the_run_at_the_next_turn_of_the_loop(tmp_path, synthetic
     the chunk finish, checkpoints step 30 and stops, and the resumed run ends as an uninterrupted
     one; a second signal stops at once, at the checkpoint of step 20."""
     train.train_and_evaluate(TINY, tmp_path / "straight", synthetic, progress=False)
-    real_chunk = step.make_train_chunk
 
-    def signalling_chunk(*args, **kwargs):
-        chunk, calls = real_chunk(*args, **kwargs), []
-
-        def wrapped(states, data, keys):
-            calls.append(1)
-            if len(calls) == 3:  # steps 20 to 30
-                for _ in range(signals):
-                    os.kill(os.getpid(), signal.SIGTERM)
-            return chunk(states, data, keys)
-
-        return wrapped
+    def signal_self():
+        for _ in range(signals):
+            os.kill(os.getpid(), signal.SIGTERM)
 
     with monkeypatch.context() as signalling:
-        signalling.setattr(step, "make_train_chunk", signalling_chunk)
+        at_the_third_chunk(signalling, signal_self)
         with pytest.raises(KeyboardInterrupt):
             train.train_and_evaluate(TINY, tmp_path / "cut", synthetic, progress=False)
     assert rundir.RunDir(tmp_path / "cut").latest_step() == {1: 30, 2: 20}[signals]
     assert "stopping after these steps, with a checkpoint" in capsys.readouterr().err
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored
     train.train_and_evaluate(TINY, tmp_path / "cut", synthetic, resume=True, progress=False)
-    (a, step_a), (b, step_b) = params_of(tmp_path / "straight"), params_of(tmp_path / "cut")
-    assert step_a == step_b
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-        np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
+    assert_same_best(tmp_path / "straight", tmp_path / "cut")
     steps = [json.loads(x)["step"] for x in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
     assert steps == [20, 40]
 
@@ -168,10 +169,7 @@ def test_a_run_stopped_between_the_saves_of_a_validation_resumes(
     assert ("has no checkpoint yet; starting afresh" in capsys.readouterr().err) == (stopped_at == 10)
     assert results["best_step"] == [40, 30][:seeds]
     for i in range(seeds):
-        (a, step_a), (b, step_b) = params_of(tmp_path / "straight", i), params_of(tmp_path / "cut", i)
-        assert step_a == step_b
-        for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-            np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
+        assert_same_best(tmp_path / "straight", tmp_path / "cut", i)
     steps = [json.loads(x)["step"] for x in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
     assert steps == [10, 20, 30, 40]
 
