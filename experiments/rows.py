@@ -468,6 +468,10 @@ ROWS: dict[str, Row] = {
         )
         for wd in (0.003, 0.03, 0.1)
     },
+    "mnist28-g6-readme-wd03-seed0": _readme(
+        weight_decay=0.03,
+        note="the README's command (weight decay 0.03, chosen on validation) as a newcomer runs it: seed 0 alone",
+    ),
     "translated60-g8-lstm-wd": _row(
         "translated60",
         8,
