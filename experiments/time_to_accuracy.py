@@ -33,6 +33,8 @@ RUNS = [
     "mnist28-g6-m4-both-100k-wd03-3seeds",
     "mnist28-g6-m4-both-100k-wd1-3seeds",
     "mnist28-g6-readme-seed0",
+    "mnist28-g6-readme-wd03-seed0",
+    "mnist28-g6-readme-wd03-seed1",
     "translated60-g8-lstm",
     "translated60-g8-lstm-gpu",
     "translated60-g8-lstm-wd",
