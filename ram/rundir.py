@@ -212,7 +212,8 @@ class RunDir:
         A resumed run may only change `train_steps`, and only when nothing is scheduled over it: it
         is the horizon of the learning-rate schedule (a longer run would jump back to a high rate)
         and of an annealed policy std (the saved checkpoints' std would change with it). A folder
-        holding only a config (a run stopped before its first checkpoint) starts afresh."""
+        holding only a config (a run stopped before its first checkpoint) starts afresh. Called
+        under `lock()`, which creates the folder."""
         config = config.validate()
         progress = self.path.is_dir() and self.has_progress()
         if resume and progress and self.is_run() and self.latest_step() is None:
@@ -241,10 +242,6 @@ class RunDir:
             )
         if not self.writes():  # every process checks the folder; process 0 writes it
             return resume and progress
-        try:
-            self.path.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise RamError(f"cannot create the run folder {self.path}: {e.strerror or e}") from None
         _atomic_write(self.path / CONFIG, config.to_json())
         if num_seeds > 1:
             _atomic_write(self.path / SEEDS, json.dumps({"num_seeds": num_seeds, "first_seed": config.seed}))
@@ -434,6 +431,10 @@ class RunDir:
     def _to_disk(self, tree, num_seeds: int):
         return seed_slice(tree, 0) if num_seeds == 1 else tree
 
+    def _from_disk(self, tree, num_seeds: int):
+        """The inverse of `_to_disk`: a single-seed tree gets its seed axis back (None stays None)."""
+        return stack([tree]) if num_seeds == 1 and tree is not None else tree
+
     def save_latest(self, step: int, states, extra: dict, num_seeds: int, best_params=None) -> None:
         """Checkpoints the train states [N, ...], `extra` (JSON) and the best parameters so far [N, ...]
         at `step`: one checkpoint holds all three, so a resumed run's best parameters are those its
@@ -467,11 +468,7 @@ class RunDir:
                 print(
                     f"ram: the checkpoint of step {bad} is corrupt ({why}); resuming from step {step}", file=sys.stderr
                 )
-
-            def seeds_axis(tree):
-                return tree if tree is None or num_seeds > 1 else stack([tree])
-
-            return seeds_axis(state), extra, seeds_axis(best)
+            return self._from_disk(state, num_seeds), extra, self._from_disk(best, num_seeds)
         if corrupt:
             raise RamError(
                 f"every checkpoint in {self.path / CHECKPOINTS} is corrupt (step {corrupt[0][0]}: {corrupt[0][1]}; "
@@ -528,7 +525,7 @@ class RunDir:
             steps = [
                 b["step"] for b in _read_json(self.path / BEST_JSON, "delete it to use the checkpoint's step")["best"]
             ]
-        return (stack([params]) if num_seeds == 1 else params), steps
+        return self._from_disk(params, num_seeds), steps
 
     def wait(self) -> None:
         """Waits for the checkpoints being written; a failed write is a `RamError` naming the folder."""
