@@ -476,6 +476,40 @@ ROWS: dict[str, Row] = {
     "mnist28-g6-readme-wd03-seed1": _readme(
         "seed=1", weight_decay=0.03, note="the same with seed=1, alone: a second single-seed run of the command"
     ),
+    # Session 11: two more single-seed runs of the README command, new seeds, for its promise.
+    **{
+        f"mnist28-g6-readme-wd03-seed{seed}": _readme(
+            f"seed={seed}", weight_decay=0.03, note=f"the README's command with seed={seed}, alone"
+        )
+        for seed in (3, 4)
+    },
+    # Session 11, one H200 for 15 minutes, two runs sharing it: cluttered60 at 4x the batch (the
+    # issue's larger-batch question, 2.7x the images of the 180k run); translated60, which overfits
+    # its 50k digits, with the training digits rotated and scaled (2 seeds, vmapped).
+    "cluttered60-g8-lstm-gpu-b1024": _row(
+        "cluttered60",
+        8,
+        120_000,
+        4.04,
+        *GPU,
+        "batch_size=1024",
+        public=2.63,
+        target=2.63,
+        note="GPU recipe at batch 1024 (4x), 120k steps",
+    ),
+    "translated60-g8-lstm-gpu-distort-2seeds": _row(
+        "translated60",
+        8,
+        120_000,
+        1.20,
+        *GPU,
+        "train_rotation=10",
+        "train_scale=0.1",
+        public=0.94,
+        target=0.94,
+        seeds=2,
+        note="GPU recipe, training digits rotated +-10 degrees and scaled 1 +- 0.1",
+    ),
     "translated60-g8-lstm-wd": _row(
         "translated60",
         8,

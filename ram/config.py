@@ -51,6 +51,11 @@ class Config:
     clutter_pieces: int = 0  # cluttered: number of digit fragments added to the canvas
     clutter_size: int = 8  # cluttered: side of each fragment in pixels
     train_shift: int = 0  # mnist: shift training digits by up to this many px in x and y (zero fill); 0 = none
+    # Any task: rotate each training image (the digit, not the clutter) by a uniform angle within
+    # +-train_rotation degrees and scale it by a uniform factor within 1 +- train_scale, about its
+    # centre, before it goes on the canvas (`ram.tasks.distort`); 0 = none. Never validation or test.
+    train_rotation: float = 0.0
+    train_scale: float = 0.0
 
     # Glimpse sensor (retina).
     patch_size: int = 8  # g: side of the finest patch, and of every patch after pooling
@@ -217,6 +222,11 @@ class Config:
             f"train_shift={self.train_shift}: a shift augments task=mnist only, by 1 to {(side or 28) // 2 - 1} "
             "pixels (translated and cluttered images already move over the canvas)",
         )
+        need(
+            0 <= self.train_rotation <= 180,
+            f"train_rotation={self.train_rotation}: must be between 0 (none) and 180 degrees",
+        )
+        need(0 <= self.train_scale < 1, f"train_scale={self.train_scale}: must be >= 0 (none) and below 1")
         if self.task == "cluttered":
             need(self.clutter_pieces >= 1, "task=cluttered needs clutter_pieces >= 1")
             need(

@@ -3,6 +3,9 @@
 * `mnist`: the image as it is, any size and channels (28x28 for MNIST digits; training images
   optionally shifted by up to `train_shift` pixels, an augmentation; validation and test images
   never are).
+* On every task, training images can be rotated and scaled (`train_rotation`, `train_scale`: an
+  augmentation, `distort`) before they go on the canvas; clutter pieces, validation and test images
+  never are.
 * `translated`: the image at a uniform position on a zero `canvas x canvas` (x C).
 * `cluttered`: the DeepMind mnist-cluttered recipe: `clutter_pieces` random `clutter_size` square
   crops of random images *of the same split* are added at uniform positions, then the image is added
@@ -120,16 +123,48 @@ def to_model_input(canvases: chex.Array) -> chex.Array:
     return canvases.astype(jnp.float32) / 255.0
 
 
-def _compose_batch(keys: chex.Array, split: DeviceSplit, index: chex.Array, config: Config):
+def _compose_batch(keys: chex.Array, split: DeviceSplit, index: chex.Array, config: Config, distorted: bool = False):
     pool = _nhwc(split.images)
-    canvases = jax.vmap(lambda k, d: compose(k, d, pool, config))(keys, pool[index])
+    digits = pool[index]
+    if distorted:
+        digits = jax.vmap(lambda k, d: distort(jax.random.fold_in(k, 2), d, config))(keys, digits)
+    canvases = jax.vmap(lambda k, d: compose(k, d, pool, config))(keys, digits)
     return to_model_input(canvases), split.labels[index]
+
+
+def affine(image: chex.Array, degrees: chex.Numeric, scale: chex.Numeric) -> chex.Array:
+    """[h, w, C] uint8 `image` rotated by `degrees` (counter-clockwise as displayed) and scaled by
+    `scale` about its centre: bilinear, zero outside the image, rounded back to uint8."""
+    h, w, _ = image.shape
+    angle = jnp.deg2rad(degrees)
+    cos, sin = jnp.cos(angle), jnp.sin(angle)
+    rows, cols = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32), indexing="ij")
+    y, x = rows - (h - 1) / 2, cols - (w - 1) / 2
+    # Each output pixel reads the input where the inverse transform takes it (y grows downwards).
+    source = [(cos * y + sin * x) / scale + (h - 1) / 2, (cos * x - sin * y) / scale + (w - 1) / 2]
+
+    def channel(plane):
+        return jax.scipy.ndimage.map_coordinates(plane, source, order=1, mode="constant", cval=0.0)
+
+    out = jax.vmap(channel, in_axes=2, out_axes=2)(image.astype(jnp.float32))
+    return jnp.clip(jnp.round(out), 0, 255).astype(jnp.uint8)
+
+
+def distort(key: chex.PRNGKey, image: chex.Array, config: Config) -> chex.Array:
+    """[h, w, C] uint8 `image` through `affine` with an angle uniform in +-`config.train_rotation`
+    degrees and a scale uniform in 1 +- `config.train_scale`."""
+    angle_key, scale_key = jax.random.split(key)
+    r, s = config.train_rotation, config.train_scale
+    degrees = jax.random.uniform(angle_key, (), minval=-r, maxval=r)
+    scale = jax.random.uniform(scale_key, (), minval=1 - s, maxval=1 + s)
+    return affine(image, degrees, scale)
 
 
 @functools.partial(jax.jit, static_argnames=("config", "batch_size"))
 def train_batch(key: chex.PRNGKey, split: DeviceSplit, config: Config, batch_size: int):
-    """A fresh batch: digits drawn uniformly (with replacement), canvases made anew (and shifted by
-    up to `config.train_shift` pixels, if set).
+    """A fresh batch: digits drawn uniformly (with replacement), rotated and scaled if
+    `config.train_rotation` or `config.train_scale` is set, canvases made anew (and shifted by up to
+    `config.train_shift` pixels, if set).
 
     Returns:
       images [B, canvas, canvas, C] float32, labels [B] int32.
@@ -137,7 +172,8 @@ def train_batch(key: chex.PRNGKey, split: DeviceSplit, config: Config, batch_siz
     index_key, canvas_key = jax.random.split(key)
     index = jax.random.randint(index_key, (batch_size,), 0, split.labels.shape[0])
     keys = jax.random.split(canvas_key, batch_size)
-    images, labels = _compose_batch(keys, split, index, config)
+    distorted = bool(config.train_rotation or config.train_scale)
+    images, labels = _compose_batch(keys, split, index, config, distorted)
     if config.train_shift:
         images = jax.vmap(functools.partial(shift, max_shift=config.train_shift))(keys, images)
     return images, labels
@@ -147,7 +183,7 @@ def shift(key: chex.PRNGKey, image: chex.Array, max_shift: int) -> chex.Array:
     """[H, W, C] image moved by a uniform integer offset in [-max_shift, max_shift]^2, zero filled.
 
     `key` is the example's canvas key; `task=mnist` (the only task with a shift) draws nothing else
-    from it."""
+    from it (`distort` draws from `fold_in(key, 2)`)."""
     m = max_shift
     padded = jnp.pad(image, ((m, m), (m, m), (0, 0)))
     start = jax.random.randint(jax.random.fold_in(key, 1), (2,), 0, 2 * m + 1)

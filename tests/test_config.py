@@ -34,6 +34,8 @@ def test_overrides_are_typed():
         (["location_std=0"], "positive standard deviation"),
         (["location_std_final=0.2"], "between 0 \\(fixed std\\) and location_std=0.1"),
         (["train_shift=30"], "by 1 to 13 pixels"),
+        (["train_rotation=-5"], "between 0 \\(none\\) and 180 degrees"),
+        (["train_scale=1"], "train_scale=1.0: must be >= 0 \\(none\\) and below 1"),
         (["mean_penalty=-1"], "mean_penalty=-1.0: must be >= 0"),
         (["mean_penalty_margin=-1", "mean_penalty=0.01"], "mean_penalty_margin=-1.0: must be >= 0"),
         (["mean_penalty_margin=2"], "no effect with mean_penalty=0"),

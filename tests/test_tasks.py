@@ -90,3 +90,69 @@ def test_train_shift_moves_training_digits_only():
     assert set(dy) == set(dx) == set(range(-3, 4))  # uniform over [-3, 3] in both axes
     val, _ = tasks.eval_batch("validation", split, jnp.arange(8), config)
     np.testing.assert_array_equal(np.asarray(val[..., 0]), images[:8] / 255.0)
+
+
+def test_affine_by_hand():
+    """Synthetic images: the identity, quarter turns, and a 2x zoom, each known exactly."""
+    rng = np.random.default_rng(0)
+    image = jnp.asarray(rng.integers(0, 256, (9, 9, 2)), jnp.uint8)
+    np.testing.assert_array_equal(tasks.affine(image, 0.0, 1.0), image)
+    # counter-clockwise as displayed (row 0 at the top), as np.rot90 turns the first two axes
+    np.testing.assert_array_equal(tasks.affine(image, 90.0, 1.0), np.rot90(np.asarray(image)))
+    np.testing.assert_array_equal(tasks.affine(image, -90.0, 1.0), np.rot90(np.asarray(image), -1))
+    # scale 2 about the centre (4, 4): output (4 + 2d) reads input (4 + d); odd offsets interpolate
+    zoomed = np.asarray(tasks.affine(image, 0.0, 2.0), np.float64)
+    np.testing.assert_array_equal(zoomed[::2, ::2], np.asarray(image)[2:7, 2:7])
+    between = (np.asarray(image, np.float64)[2:6, 2:7] + np.asarray(image, np.float64)[3:7, 2:7]) / 2
+    np.testing.assert_allclose(zoomed[1::2, ::2], between, atol=0.5 + 1e-6)  # rounded to uint8
+    # scaled down, the border reads outside the image: zero
+    assert not np.asarray(tasks.affine(image, 0.0, 0.5))[0].any()
+
+
+@pytest.mark.parametrize("preset", ["mnist28", "translated60", "cluttered60"])
+def test_train_distortion_changes_training_digits_only(preset):
+    """Synthetic digits (a bright bar): training canvases are distorted within the configured range;
+    labels, validation and test canvases, and the batch without distortion, are as before."""
+    n = 64
+    images = np.zeros((n, 28, 28), np.uint8)
+    images[:, 6:22, 13:15] = 255  # a vertical bar, 16 x 2 px, at the centre
+    split = tasks.DeviceSplit(jnp.asarray(images), jnp.arange(n, dtype=jnp.int32) % 10)
+    plain = get_config(preset)
+    distorted = get_config(preset, ["train_rotation=30", "train_scale=0.2"])
+    key = jax.random.key(3)
+    a, labels_a = tasks.train_batch(key, split, plain, n)
+    b, labels_b = tasks.train_batch(key, split, distorted, n)
+    np.testing.assert_array_equal(labels_a, labels_b)
+    assert not np.array_equal(a, b)
+    # the bar's mass scales with the zoom (16 x 2 px -> up to 1.2^2 as much, or down to 0.8^2)
+    bar = images[0].sum() / 255.0
+    mass = np.asarray(b).reshape(n, -1).sum(1)
+    if preset != "cluttered60":
+        assert np.all(mass > 0.6 * bar) and np.all(mass < 1.5 * bar)
+        assert mass.std() > 0.01 * bar  # different images, different draws
+    for name in ("validation", "test"):
+        np.testing.assert_array_equal(
+            tasks.eval_batch(name, split, jnp.arange(8), plain)[0],
+            tasks.eval_batch(name, split, jnp.arange(8), distorted)[0],
+        )
+
+
+def test_train_distortion_angle_within_range():
+    """Synthetic: a horizontal bar's angle after `distort` stays within +-train_rotation and covers it."""
+    image = np.zeros((29, 29, 1), np.uint8)
+    image[14, 2:27] = 255
+    config = get_config("translated60", ["train_rotation=20"])
+    keys = jax.random.split(jax.random.key(0), 200)
+    out = np.asarray(jax.vmap(lambda k: tasks.distort(k, jnp.asarray(image), config))(keys), np.float64)[..., 0]
+    rows, cols = np.mgrid[:29, :29]
+    angles = []
+    for o in out:
+        w = o / o.sum()
+        y, x = (w * rows).sum() - 14, (w * cols).sum() - 14
+        cov = np.cov(np.stack([(cols - 14).ravel() - x, (rows - 14).ravel() - y]), aweights=w.ravel())
+        vals, vecs = np.linalg.eigh(cov)
+        major = vecs[:, -1]
+        angles.append(np.degrees(np.arctan(-major[1] / major[0])))  # counter-clockwise as displayed
+    angles = np.asarray(angles)
+    assert np.abs(angles).max() < 20.5 and np.abs(angles).max() > 17
+    assert (angles > 5).mean() > 0.2 and (angles < -5).mean() > 0.2
