@@ -510,6 +510,30 @@ ROWS: dict[str, Row] = {
         seeds=2,
         note="GPU recipe, training digits rotated +-10 degrees and scaled 1 +- 0.1",
     ),
+    # Session 11, 2-core CPU: batch 1024 at the images of the batch-256 GPU runs (a quarter of the
+    # steps), to tell the larger batch from the larger budget.
+    "cluttered60-g8-lstm-b1024-45k": _row(
+        "cluttered60",
+        8,
+        45_000,
+        4.04,
+        *GPU,
+        "batch_size=1024",
+        public=2.63,
+        target=2.63,
+        note="batch 1024 for 45k steps: the 46M images of cluttered60-g8-lstm-gpu-180k (batch 256)",
+    ),
+    "translated60-g8-lstm-b1024-30k": _row(
+        "translated60",
+        8,
+        30_000,
+        1.20,
+        *GPU,
+        "batch_size=1024",
+        public=0.94,
+        target=0.94,
+        note="batch 1024 for 30k steps: the 31M images of translated60-g8-lstm-gpu (batch 256)",
+    ),
     "translated60-g8-lstm-wd": _row(
         "translated60",
         8,
