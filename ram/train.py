@@ -99,18 +99,26 @@ class Interrupt:
     KeyboardInterrupt. Raised at once, wherever the signal landed (in JAX's compilation or dispatch
     among others), it was followed by a segmentation fault at exit in 5 of 6 SIGTERMs sent 12-15 s
     into a small run; acted on here, in none of 5. A second signal raises at once. After the loop,
-    a noted signal lets the test evaluation finish: the run is complete."""
+    a noted signal lets the test evaluation finish: the run is complete.
+
+    Signals within `SAME_REQUEST_S` of the first are the same request, not a second one: a signal
+    sent to a process group (`timeout`, `kill -- -PGID`, a batch system's stop) reaches this process
+    and, a moment later, again through a parent that forwards it (experiments/run.py)."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    SAME_REQUEST_S = 1.0
 
     def __init__(self):
         self.pending, self.next_step, self._old = False, "stopping after these steps, with a checkpoint", {}
+        self._first = 0.0
 
     def __enter__(self):
         def handler(signum, frame):
             if self.pending:
+                if time.monotonic() - self._first < self.SAME_REQUEST_S:
+                    return
                 raise KeyboardInterrupt
-            self.pending = True
+            self.pending, self._first = True, time.monotonic()
             print(f"\nram: {self.next_step} (again to stop at once)", file=sys.stderr, flush=True)
 
         for sig in self.SIGNALS:

@@ -92,12 +92,20 @@ def test_interrupted_run_resumes_to_the_same_parameters(tmp_path, synthetic, mon
     assert steps == [10, 20, 30, 40]
 
 
-@pytest.mark.parametrize("signals", [1, 2])
-def test_a_signal_stops_the_run_at_the_next_turn_of_the_loop(tmp_path, synthetic, monkeypatch, capsys, signals):
+@pytest.mark.parametrize(
+    "signals, same_request_s, stopped_at",
+    [(1, 1.0, 30), (2, 0.0, 20), (2, 60.0, 30)],
+    ids=["one", "two", "two-as-one-request"],
+)
+def test_a_signal_stops_the_run_at_the_next_turn_of_the_loop(
+    tmp_path, synthetic, monkeypatch, capsys, signals, same_request_s, stopped_at
+):
     """SIGTERM (as Ctrl-C) during the chunk of steps 20-30 (validations at 20 and 40): one signal lets
     the chunk finish, checkpoints step 30 and stops, and the resumed run ends as an uninterrupted
-    one; a second signal stops at once, at the checkpoint of step 20."""
+    one; a second signal stops at once, at the checkpoint of step 20, unless it comes within
+    `Interrupt.SAME_REQUEST_S` of the first (a process group's signal, also forwarded by a parent)."""
     train.train_and_evaluate(TINY, tmp_path / "straight", synthetic, progress=False)
+    monkeypatch.setattr(train.Interrupt, "SAME_REQUEST_S", same_request_s)
 
     def signal_self():
         for _ in range(signals):
@@ -107,7 +115,7 @@ def test_a_signal_stops_the_run_at_the_next_turn_of_the_loop(tmp_path, synthetic
         at_the_third_chunk(signalling, signal_self)
         with pytest.raises(KeyboardInterrupt):
             train.train_and_evaluate(TINY, tmp_path / "cut", synthetic, progress=False)
-    assert rundir.RunDir(tmp_path / "cut").latest_step() == {1: 30, 2: 20}[signals]
+    assert rundir.RunDir(tmp_path / "cut").latest_step() == stopped_at
     assert "stopping after these steps, with a checkpoint" in capsys.readouterr().err
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored
     train.train_and_evaluate(TINY, tmp_path / "cut", synthetic, resume=True, progress=False)

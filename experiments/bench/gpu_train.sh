@@ -6,12 +6,14 @@
 # wheels in ./.whl (tensorboardX, which the image lacks) are installed first. Each row runs through
 # experiments/run.py; one still training after SECONDS is sent SIGTERM, so it checkpoints and stops
 # (`python experiments/run.py ROW` continues it anywhere). Each row's folder
-# is packed into OUT/ROW.tar.gz (with its latest train checkpoint if it did not finish); its log is
-# OUT/ROW.log, and OUT/env.txt names the machine.
+# is packed into OUT/ROW.tar.gz (with its newest train checkpoint, not the older one orbax keeps,
+# if it did not finish); its log is OUT/ROW.log, and OUT/env.txt names the machine. The script
+# fails (exit 1) if a row failed or was stopped at SECONDS; the folders come back either way.
 set -u -o pipefail
 out=${1:?usage: gpu_train.sh OUT SECONDS ROW...}
 seconds=${2:?usage: gpu_train.sh OUT SECONDS ROW...}
 shift 2
+[ $# -ge 1 ] || { echo "usage: gpu_train.sh OUT SECONDS ROW..." >&2; exit 2; }
 mkdir -p "$out"
 if compgen -G ".whl/*.whl" >/dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
@@ -41,7 +43,7 @@ for row in "$@"; do
     [ -f "experiments/runs/$row/results.json" ] && keep=none
     for s in $steps; do [ "$s" = "$keep" ] || skip+=("--exclude=$row/checkpoints/$s"); done
   fi
-  tar czf "$out/$row.tar.gz" "${skip[@]}" -C experiments/runs "$row" || status=1
+  tar czf "$out/$row.tar.gz" ${skip[@]+"${skip[@]}"} -C experiments/runs "$row" || status=1
   echo "== $row"
   grep -a -o "step [0-9]*: val error [^)]*)" "$out/$row.log" | tail -2
   grep -a -E '"test_error_pct"|"train_wall_time_s"|^ram: ' "$out/$row.log" | tail -4
