@@ -9,6 +9,10 @@
 # is packed into OUT/ROW.tar.gz (with its newest train checkpoint, not the older one orbax keeps,
 # if it did not finish); its log is OUT/ROW.log, and OUT/env.txt names the machine. The script
 # fails (exit 1) if a row failed or was stopped at SECONDS; the folders come back either way.
+# The device tool sends the tracked tree, over its 64 MiB limit with the recorded run folders; for
+# the call, take those out of the index and back (the files stay where they are):
+#   git rm -r -q --cached experiments/runs && echo /experiments/runs/ >> .git/info/exclude
+#   git reset -q -- experiments/runs && sed -i '\|^/experiments/runs/$|d' .git/info/exclude
 set -u -o pipefail
 out=${1:?usage: gpu_train.sh OUT SECONDS ROW...}
 seconds=${2:?usage: gpu_train.sh OUT SECONDS ROW...}
