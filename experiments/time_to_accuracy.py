@@ -41,6 +41,7 @@ RUNS = [
     "translated60-g8-lstm-gpu",
     "translated60-g8-lstm-wd",
     "translated60-g8-lstm-gpu-distort-2seeds",
+    "translated60-g8-lstm-b1024-30k",
     "cluttered60-g8-lstm",
     "cluttered60-g8-lstm-gpu-180k",
     "cluttered60-g8-lstm-gpu-b1024",
