@@ -13,30 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-import jax
-import numpy as np
-
 from ram import data, evaluate, rundir, tasks
-
-
-def errors(run: rundir.Run, params, validation: tasks.DeviceSplit, std: float, mc_samples: int) -> dict:
-    """`evaluate.make_evaluator`'s three errors (%), with the policy's std set to `std`."""
-    batch_eval = evaluate.make_batch_eval(run.graphdef, run.config, "validation", mc_samples)
-    n, bs = int(validation.labels.shape[0]), run.config.eval_batch_size
-    single = mc = correct = 0
-    for i, lo in enumerate(range(0, n, bs)):
-        index = np.arange(lo, lo + bs)
-        valid = index < n
-        key = jax.random.fold_in(jax.random.key(0), i)
-        s, m, c = batch_eval(params, validation, np.where(valid, index, 0), key, std)
-        single += int(np.asarray(s)[valid].sum())
-        mc += int(np.asarray(m)[valid].sum())
-        correct += int(np.asarray(c)[valid].sum())
-    return {
-        "single": 100 * (1 - single / n),
-        "mc": 100 * (1 - mc / n),
-        "expected": 100 * (1 - correct / (n * mc_samples)),
-    }
 
 
 def main() -> None:
@@ -50,14 +27,16 @@ def main() -> None:
     if run.config.dataset != "mnist":
         raise SystemExit(f"std_scan.py: {args.run_dir} trained on {run.config.dataset}; this script reads MNIST only")
     validation = tasks.to_device(data.load_mnist(args.mnist_dir).validation)
+    evaluate_at = evaluate.make_evaluator(run.graphdef, run.config, "validation", validation, args.mc_samples)
     print("| seed | std | single | MC | expected |\n| --- | --- | --- | --- | --- |")
     for i, seed in enumerate(run.seeds):
         params, step = run.seed_params(i)
         own = float(run.config.policy_std(step))
         for std in [own, *(float(s) for s in args.stds.split(","))]:
-            e = errors(run, params, validation, std, args.mc_samples)
+            e = evaluate_at(params, seed=0, std=std)  # one key for every std: the same draws
             label = f"{std:.4f} (step {step})" if std == own else f"{std:g}"
-            print(f"| {seed} | {label} | {e['single']:.2f} | {e['mc']:.2f} | {e['expected']:.3f} |", flush=True)
+            errors = f"{e['error_pct']:.2f} | {e['mc_error_pct']:.2f} | {e['expected_error_pct']:.3f}"
+            print(f"| {seed} | {label} | {errors} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -53,13 +53,14 @@ def make_evaluator(graphdef: nnx.GraphDef, config: Config, split_name: str, spli
     `error_pct`).
 
     `step` is the train step the parameters come from: the policy samples with the std it had then
-    (`Config.policy_std`); None means the end of training."""
+    (`Config.policy_std`); None means the end of training. `std`, if given, replaces that std."""
     batch_eval = make_batch_eval(graphdef, config, split_name, mc_samples)
     n, bs = int(split.labels.shape[0]), config.eval_batch_size
 
-    def evaluate(params, seed: int = 0, step: int | None = None) -> dict:
+    def evaluate(params, seed: int = 0, step: int | None = None, std: float | None = None) -> dict:
         base = jax.random.key(seed)
-        std = config.policy_std(config.train_steps if step is None else step)
+        if std is None:
+            std = config.policy_std(config.train_steps if step is None else step)
         single = mc = correct = 0
         for i, lo in enumerate(range(0, n, bs)):
             index = np.arange(lo, lo + bs)

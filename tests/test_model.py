@@ -360,3 +360,16 @@ def test_evaluator_counts_each_trajectory_for_the_expected_error():
     assert one["expected_error_pct"] == one["error_pct"]
     five = evaluate.make_evaluator(graphdef, config, "validation", split, 5)(params, seed=2)
     assert 0.0 <= five["expected_error_pct"] <= 100.0 and five["num_examples"] == 12
+
+
+def test_evaluator_std_override():
+    """Synthetic data: `std=None` samples with the policy's std at `step`; an explicit `std` replaces
+    it (experiments/std_scan.py), and std 0 makes every trajectory follow the policy's mean (from a
+    learned first location: a random one would still differ between trajectories)."""
+    config = SMALL.replace(eval_batch_size=8, first_location="learned")
+    graphdef, params = step.init_model(config)
+    split = tasks.synthetic_split(12, seed=3)
+    evaluator = evaluate.make_evaluator(graphdef, config, "validation", split, 4)
+    assert evaluator(params, seed=2) == evaluator(params, seed=2, std=float(config.policy_std(config.train_steps)))
+    greedy = evaluator(params, seed=2, std=0.0)
+    assert greedy["error_pct"] == greedy["mc_error_pct"] == greedy["expected_error_pct"]  # one path, M times
