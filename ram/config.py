@@ -41,8 +41,9 @@ class Config:
     # folder:PATH (PATH/train/CLASS/*.png, ...). Classes and channels come from the data (0 below).
     dataset: str = "mnist"
     image_size: int = 0  # > 0: resize every image to image_size x image_size on load; 0: as stored
-    # Training images up to this many MB stay on the device (as MNIST does); a larger training split
-    # streams from the host, a window of steps_per_call * batch_size images per chunk (ram.input_pipeline).
+    # Images of a split up to this many MB stay on the device (as MNIST's do); a larger training split
+    # streams from the host, a window of steps_per_call * batch_size images per chunk (ram.input_pipeline),
+    # and a larger validation or test split one eval batch at a time (ram.evaluate; not a cluttered task's).
     device_data_mb: int = 2048
 
     # Task: the image the model looks at (see `ram.tasks`).

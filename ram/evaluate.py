@@ -12,14 +12,16 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from ram import datasets, rundir, tasks
+from ram import datasets, input_pipeline, rundir, tasks
 from ram.config import Config
 from ram.episode import episode_fn
+from ram.errors import RamError
 
 
 @functools.lru_cache(maxsize=16)
 def make_batch_eval(graphdef: nnx.GraphDef, config: Config, split_name: str, mc_samples: int):
-    """Jitted `(params, split, index [B], key, std) -> (single_correct [B], mc_correct [B], num_correct [B])`.
+    """Jitted `(params, split, index [B], key, std, offset=0) -> (single_correct [B], mc_correct [B], num_correct [B])`
+    of the fixed examples `offset + index` (`tasks.eval_batch`).
 
     `single_correct` (bool): trajectory 0 classifies the image right; `mc_correct` (bool): the class
     probabilities averaged over the M trajectories do; `num_correct` (int32, 0 to M): how many of
@@ -29,8 +31,8 @@ def make_batch_eval(graphdef: nnx.GraphDef, config: Config, split_name: str, mc_
     episode = episode_fn(graphdef, config)
 
     @jax.jit
-    def batch_eval(params, split: tasks.DeviceSplit, index: chex.Array, key: chex.PRNGKey, std: chex.Numeric):
-        images, labels = tasks.eval_batch(split_name, split, index, config)
+    def batch_eval(params, split: tasks.DeviceSplit, index: chex.Array, key: chex.PRNGKey, std: chex.Numeric, offset=0):
+        images, labels = tasks.eval_batch(split_name, split, index, config, offset)
         probs = jax.vmap(lambda k: jax.nn.softmax(episode(params, images, k, std).logits))(
             jax.random.split(key, mc_samples)
         )  # [M, B, C]
@@ -42,10 +44,15 @@ def make_batch_eval(graphdef: nnx.GraphDef, config: Config, split_name: str, mc_
     return batch_eval
 
 
-def make_evaluator(graphdef: nnx.GraphDef, config: Config, split_name: str, split: tasks.DeviceSplit, mc_samples: int):
+def make_evaluator(graphdef: nnx.GraphDef, config: Config, split_name: str, split, mc_samples: int):
     """`evaluate(params, seed, step) -> {"error_pct", "mc_error_pct", "expected_error_pct", "mc_samples",
     "num_examples"}` over a whole fixed split, in batches of `config.eval_batch_size` (the last one
     padded and masked).
+
+    `split` is a host split (`ram.data.Split`) or a `tasks.DeviceSplit`. A host split goes on the
+    device once when its images take at most `config.device_data_mb` MB or its task draws clutter
+    from the whole split; otherwise each batch's images are put there as it is evaluated (the same
+    examples, so the same numbers: `tasks.eval_batch`'s offset).
 
     `error_pct` is the single-sample error of trajectory 0 (the paper's number); `mc_error_pct` the
     error of the class probabilities averaged over the M trajectories; `expected_error_pct` the mean
@@ -56,17 +63,16 @@ def make_evaluator(graphdef: nnx.GraphDef, config: Config, split_name: str, spli
     (`Config.policy_std`); None means the end of training. `std`, if given, replaces that std."""
     batch_eval = make_batch_eval(graphdef, config, split_name, mc_samples)
     n, bs = int(split.labels.shape[0]), config.eval_batch_size
+    batches = _batches(split, split_name, config)
 
     def evaluate(params, seed: int = 0, step: int | None = None, std: float | None = None) -> dict:
         base = jax.random.key(seed)
         if std is None:
             std = config.policy_std(config.train_steps if step is None else step)
         single = mc = correct = 0
-        for i, lo in enumerate(range(0, n, bs)):
-            index = np.arange(lo, lo + bs)
-            valid = index < n
-            index = jnp.asarray(np.where(valid, index, 0))
-            s, m, c = batch_eval(params, split, index, jax.random.fold_in(base, i), std)
+        for i, (lo, device_split, index, offset) in enumerate(batches()):
+            valid = np.arange(lo, lo + bs) < n
+            s, m, c = batch_eval(params, device_split, index, jax.random.fold_in(base, i), std, offset)
             single += int(np.asarray(s)[valid].sum())
             mc += int(np.asarray(m)[valid].sum())
             correct += int(np.asarray(c)[valid].sum())
@@ -79,6 +85,58 @@ def make_evaluator(graphdef: nnx.GraphDef, config: Config, split_name: str, spli
         }
 
     return evaluate
+
+
+def streams(split, config: Config) -> bool:
+    """Whether `make_evaluator` puts a host split on the device batch by batch rather than whole."""
+    return not (
+        isinstance(split, tasks.DeviceSplit)
+        or tasks.needs_whole_split(config)
+        or input_pipeline.fits_on_device(split, config)
+    )
+
+
+def _batches(split, split_name: str, config: Config):
+    """`batches()` yields `(lo, device split, index [B], offset)` for the examples lo..lo+B-1 of a split
+    (B = `config.eval_batch_size`; indices past the end repeat example 0 of what is on the device)."""
+    n, bs = int(split.labels.shape[0]), config.eval_batch_size
+    if not streams(split, config):
+        whole = split if isinstance(split, tasks.DeviceSplit) else _whole_on_device(split, split_name, config)
+
+        def on_device():
+            for lo in range(0, n, bs):
+                index = np.arange(lo, lo + bs)
+                yield lo, whole, jnp.asarray(np.where(index < n, index, 0)), 0
+
+        return on_device
+    images, labels = np.asarray(split.images), np.asarray(split.labels)
+
+    def streamed():
+        for lo in range(0, n, bs):
+            take = np.arange(lo, lo + bs)
+            take = np.where(take < n, take, lo)  # the padding repeats the batch's first example
+            part = tasks.to_device(type(split)(images[take], labels[take]))
+            yield lo, part, jnp.arange(bs), lo
+
+    return streamed
+
+
+def _whole_on_device(split, split_name: str, config: Config) -> tasks.DeviceSplit:
+    try:
+        return tasks.to_device(split)
+    except Exception as e:  # XlaRuntimeError RESOURCE_EXHAUSTED, or the host's MemoryError
+        if "RESOURCE_EXHAUSTED" not in str(e) and not isinstance(e, MemoryError):
+            raise
+        what = (
+            "cluttered canvases draw clutter from the whole split: use a smaller split"
+            if tasks.needs_whole_split(config)
+            else f"lower device_data_mb (now {config.device_data_mb}) below its size to evaluate it batch by batch"
+        )
+        mb = tasks.nbytes(split) / 2**20
+        raise RamError(
+            f"the {split_name} split ({len(split.labels)} images, {mb:.0f} MB) does not fit in the device's "
+            f"memory; {what}"
+        ) from None
 
 
 def evaluate_run(
@@ -96,8 +154,8 @@ def evaluate_run(
     run = rundir.load_run(run_dir, config)
     config = datasets.fit_config(run.config, datasets.info_of(data))
     mc_samples = mc_samples or config.mc_samples
-    test = make_evaluator(run.graphdef, config, "test", tasks.to_device(data.test), mc_samples)
-    val = make_evaluator(run.graphdef, config, "validation", tasks.to_device(data.validation), 1)
+    test = make_evaluator(run.graphdef, config, "test", data.test, mc_samples)
+    val = make_evaluator(run.graphdef, config, "validation", data.validation, 1)
     per_seed = []
     for i, seed in enumerate(run.seeds):
         params, step = run.seed_params(i)

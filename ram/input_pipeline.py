@@ -13,7 +13,8 @@ The compiled chunk (`ram.step.make_train_chunk`) takes a `DeviceSplit` and draws
   device trains on the previous window. Each chunk's batches and clutter then come from its window.
   Window c depends on (seed, c) alone, so a resumed run sees the windows an uninterrupted one does.
 
-Validation and test splits stay on the device either way (`ram.evaluate`).
+Validation and test splits larger than `device_data_mb` are evaluated one batch at a time
+(`ram.evaluate.make_evaluator`), except a cluttered task's, whose clutter comes from the whole split.
 """
 
 from __future__ import annotations

@@ -191,12 +191,29 @@ def shift(key: chex.PRNGKey, image: chex.Array, max_shift: int) -> chex.Array:
 
 
 @functools.partial(jax.jit, static_argnames=("split_name", "config"))
-def eval_batch(split_name: str, split: DeviceSplit, index: chex.Array, config: Config):
-    """The fixed validation/test examples `index` ([B] int): same values on every machine and run.
+def eval_batch(split_name: str, split: DeviceSplit, index: chex.Array, config: Config, offset: chex.Numeric = 0):
+    """The fixed validation/test examples `offset + index` ([B] int): same values on every machine and run.
+
+    `split` holds the whole split (offset 0), or, for a task without clutter (`needs_whole_split`
+    false), any slice of it that starts at example `offset` (`index` then counts from the slice's start).
 
     Returns:
       images [B, canvas, canvas, C] float32, labels [B] int32.
     """
     base = jax.random.key(EVAL_SEEDS[split_name])
-    keys = jax.vmap(lambda i: jax.random.fold_in(base, i))(index)
+    keys = jax.vmap(lambda i: jax.random.fold_in(base, i + offset))(index)
     return _compose_batch(keys, split, index, config)
+
+
+def needs_whole_split(config: Config) -> bool:
+    """Whether an example of the task reads other images of its split (clutter), so that the whole
+    split must be on the device to make it; otherwise an example is a function of its own image."""
+    return config.task == "cluttered"
+
+
+def eval_head(split, config: Config, num: int) -> DeviceSplit:
+    """What `eval_batch(..., jnp.arange(num), ...)` needs on the device for the first `num` fixed
+    examples of a host split: those images alone, or the whole split for a cluttered task."""
+    if needs_whole_split(config):
+        return to_device(split)
+    return to_device(type(split)(split.images[:num], split.labels[:num]))

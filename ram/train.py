@@ -31,6 +31,8 @@ from ram.config import Config
 from ram.data import NUM_TRAIN
 from ram.errors import RamError
 
+FIGURE_EXAMPLES = 4  # validation examples in the glimpse figure of each validation (TensorBoard)
+
 
 class Best(NamedTuple):
     """Each seed's lowest validation error so far and its step."""
@@ -245,8 +247,8 @@ def train_and_evaluate(
         states = step.replicate(states, mesh)
         feed = input_pipeline.TrainFeed(data.train, config, int(states.step[0]), lambda s: step.replicate(s, mesh))
         opened.callback(feed.close)
-        validation = tasks.to_device(data.validation)
-        validate = evaluate.make_evaluator(graphdef, config, "validation", validation, 1)
+        validate = evaluate.make_evaluator(graphdef, config, "validation", data.validation, 1)
+        figure_split = tasks.eval_head(data.validation, config, FIGURE_EXAMPLES)
         events = run.event_writer(purge_step=int(states.step[0]) + 1 if continuing else None)
         opened.callback(events.close)
         chunk = step.make_train_chunk(graphdef, config, num_seeds, mesh=mesh)
@@ -306,7 +308,9 @@ def train_and_evaluate(
             run.append_metrics(record)
             events.scalars(record, seeds)
             first = step.seed_slice(params, 0)  # the figure of the first seed
-            g = visualize.split_glimpses(graphdef, first, config, validation, "validation", num=4, step=at)
+            g = visualize.split_glimpses(
+                graphdef, first, config, figure_split, "validation", num=FIGURE_EXAMPLES, step=at
+            )
             events.image("glimpses/validation", at, visualize.glimpse_image(g, config))
             saved_at = checkpoint(at, wall)
             bar.write(

@@ -73,7 +73,8 @@ def run_glimpses(
     """Episodes on the first `num` examples of a fixed split (of `data`: a `ram.datasets.Dataset` or
     `ram.data.Mnist`) of the run's task, with the policy std of train step `step` (default: the end of
     training)."""
-    return split_glimpses(graphdef, params, config, tasks.to_device(getattr(data, split)), split, num, seed, step)
+    head = tasks.eval_head(getattr(data, split), config, num)
+    return split_glimpses(graphdef, params, config, head, split, num, seed, step)
 
 
 @functools.lru_cache(maxsize=8)
@@ -263,11 +264,11 @@ def plot_examples(config: Config, data, split: str, num: int, path: str | os.Pat
     info = datasets.info_of(data)
     config = datasets.fit_config(config, info)
     num = min(num, len(getattr(data, split).labels))
-    device_split = tasks.to_device(getattr(data, split))
     if split == "train":
-        images, labels = tasks.train_batch(jax.random.key(0), device_split, config, num)
+        images, labels = tasks.train_batch(jax.random.key(0), tasks.to_device(data.train), config, num)
     else:
-        images, labels = tasks.eval_batch(split, device_split, jnp.arange(num), config)
+        head = tasks.eval_head(getattr(data, split), config, num)
+        images, labels = tasks.eval_batch(split, head, jnp.arange(num), config)
     cols = min(8, num)
     rows = -(-num // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(1.5 * cols, 1.6 * rows), squeeze=False)

@@ -11,6 +11,7 @@ from flax import nnx
 
 from ram import evaluate, step, tasks
 from ram.config import Config
+from ram.data import Split
 from ram.episode import episode_fn, episode_samples_fn, gaussian_log_prob
 from ram.losses import hybrid_loss, make_loss_fn
 from ram.model import RAM
@@ -373,3 +374,34 @@ def test_evaluator_std_override():
     assert evaluator(params, seed=2) == evaluator(params, seed=2, std=float(config.policy_std(config.train_steps)))
     greedy = evaluator(params, seed=2, std=0.0)
     assert greedy["error_pct"] == greedy["mc_error_pct"] == greedy["expected_error_pct"]  # one path, M times
+
+
+@pytest.mark.parametrize(
+    "task",
+    [
+        dict(task="mnist"),
+        dict(task="translated", canvas=40),
+        dict(task="cluttered", canvas=40, clutter_pieces=3, clutter_size=8),
+    ],
+    ids=["mnist", "translated", "cluttered"],
+)
+def test_evaluator_streams_a_split_too_big_for_the_device(task):
+    """Synthetic data: a host split larger than `device_data_mb` is evaluated batch by batch (each
+    batch's images put on the device as it comes) to exactly the numbers of the whole split on the
+    device, last batch padded; a cluttered task, whose canvases read the whole split, keeps it whole."""
+    config = SMALL.replace(eval_batch_size=8, **task)
+    graphdef, params = step.init_model(config)
+    device = tasks.synthetic_split(21, seed=5)
+    host = Split(np.asarray(device.images), np.asarray(device.labels))
+    whole = evaluate.make_evaluator(graphdef, config, "test", device, 3)(params, seed=1)
+    streamed = config.replace(device_data_mb=0)
+    assert evaluate.streams(host, streamed) == (task["task"] != "cluttered")
+    assert not evaluate.streams(host, config) and not evaluate.streams(device, streamed)
+    assert evaluate.make_evaluator(graphdef, streamed, "test", host, 3)(params, seed=1) == whole
+    # The figure's first examples need only their own images, unless clutter reads the rest.
+    head = tasks.eval_head(host, config, 5)
+    assert head.labels.shape == ((21,) if task["task"] == "cluttered" else (5,))
+    np.testing.assert_array_equal(
+        tasks.eval_batch("test", head, jnp.arange(5), config)[0],
+        tasks.eval_batch("test", device, jnp.arange(5), config)[0],
+    )
