@@ -556,6 +556,38 @@ ROWS: dict[str, Row] = {
         target=5.9,
         note="GPU recipe at batch 1024 (4x), 120k steps",
     ),
+    # Session 12 (an H100 lent for 15 minutes): cluttered100-g8-lstm-gpu-b1024's best was its last
+    # checkpoint (validation still falling), so it is fine-tuned on the 2-core CPU as the 150k run was.
+    "cluttered100-g8-lstm-gpu-b1024-ft": _row(
+        "cluttered100",
+        8,
+        40_000,
+        10.83,
+        "core=lstm",
+        "batch_size=128",
+        "init_from=experiments/runs/cluttered100-g8-lstm-gpu-b1024",
+        *FINE_TUNE,
+        public=5.9,
+        target=5.9,
+        note="the H100 batch-1024 run's best, fine-tuned on the 2-core CPU: lr 2e-4, batch 128, std 0.03, 40k steps",
+    ),
+    # Translated 60x60 overfits (training reward 0.9999 at the end of translated60-g8-lstm-gpu-b1024,
+    # validation 1.02-1.10%): the README 28x28 recipe's two regularisers, four trajectories per image
+    # with the leave-one-out baseline and weight decay 0.03, on the LSTM recipe, at 256 trajectories a step.
+    "translated60-g8-lstm-m4-both-wd03": _row(
+        "translated60",
+        8,
+        100_000,
+        1.20,
+        *GPU[:-1],
+        "batch_size=64",
+        "samples_per_image=4",
+        "baseline=both",
+        "weight_decay=0.03",
+        public=0.94,
+        target=0.94,
+        note="LSTM recipe, 4 trajectories of each of 64 images, leave-one-out + learned baseline, weight decay 0.03",
+    ),
     "translated60-g8-lstm-wd": _row(
         "translated60",
         8,

@@ -21,7 +21,7 @@ THRESHOLDS = {  # validation error (%) a user of each task waits for
     "mnist": (2.0, 1.5, 1.2, 1.0, 0.8),
     "translated": (2.0, 1.5, 1.2, 1.0),
     "cluttered60": (5.0, 4.0, 3.0, 2.63, 2.0),
-    "cluttered100": (12.0, 10.0, 8.0),
+    "cluttered100": (12.0, 10.0, 8.0, 5.9, 5.0),
 }
 RUNS = [
     "mnist28-g6",
@@ -42,6 +42,8 @@ RUNS = [
     "translated60-g8-lstm-wd",
     "translated60-g8-lstm-gpu-distort-2seeds",
     "translated60-g8-lstm-b1024-30k",
+    "translated60-g8-lstm-gpu-b1024",
+    "translated60-g8-lstm-m4-both-wd03",
     "cluttered60-g8-lstm",
     "cluttered60-g8-lstm-gpu-180k",
     "cluttered60-g8-lstm-gpu-b1024",
@@ -50,6 +52,7 @@ RUNS = [
     "cluttered60-20k-m4-both",
     "cluttered100-g8-lstm",
     "cluttered100-g8-lstm-gpu-150k",
+    "cluttered100-g8-lstm-gpu-b1024",
 ]
 
 
