@@ -101,7 +101,7 @@ def _batches(split, split_name: str, config: Config):
     (B = `config.eval_batch_size`; indices past the end repeat example 0 of what is on the device)."""
     n, bs = int(split.labels.shape[0]), config.eval_batch_size
     if not streams(split, config):
-        whole = split if isinstance(split, tasks.DeviceSplit) else _whole_on_device(split, split_name, config)
+        whole = split if isinstance(split, tasks.DeviceSplit) else whole_on_device(split, split_name, config)
 
         def on_device():
             for lo in range(0, n, bs):
@@ -121,7 +121,8 @@ def _batches(split, split_name: str, config: Config):
     return streamed
 
 
-def _whole_on_device(split, split_name: str, config: Config) -> tasks.DeviceSplit:
+def whole_on_device(split, split_name: str, config: Config) -> tasks.DeviceSplit:
+    """A host split on the device, or one line (`RamError`) where it does not fit in its memory."""
     try:
         return tasks.to_device(split)
     except Exception as e:  # XlaRuntimeError RESOURCE_EXHAUSTED, or the host's MemoryError

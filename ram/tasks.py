@@ -213,7 +213,7 @@ def needs_whole_split(config: Config) -> bool:
 
 def eval_head(split, config: Config, num: int) -> DeviceSplit:
     """What `eval_batch(..., jnp.arange(num), ...)` needs on the device for the first `num` fixed
-    examples of a host split: those images alone, or the whole split for a cluttered task."""
+    examples of a split (host or device): those images alone, or the whole split for a cluttered task."""
     if needs_whole_split(config):
-        return to_device(split)
+        return split if isinstance(split, DeviceSplit) else to_device(split)
     return to_device(type(split)(split.images[:num], split.labels[:num]))

@@ -398,6 +398,13 @@ def test_evaluator_streams_a_split_too_big_for_the_device(task):
     assert evaluate.streams(host, streamed) == (task["task"] != "cluttered")
     assert not evaluate.streams(host, config) and not evaluate.streams(device, streamed)
     assert evaluate.make_evaluator(graphdef, streamed, "test", host, 3)(params, seed=1) == whole
+    # Examples 8-15 from a slice that starts at example 8 are examples 8-15 of the whole split.
+    if task["task"] != "cluttered":
+        part = tasks.DeviceSplit(device.images[8:16], device.labels[8:16])
+        np.testing.assert_array_equal(
+            tasks.eval_batch("test", part, jnp.arange(8), config, 8)[0],
+            tasks.eval_batch("test", device, jnp.arange(8, 16), config)[0],
+        )
     # The figure's first examples need only their own images, unless clutter reads the rest.
     head = tasks.eval_head(host, config, 5)
     assert head.labels.shape == ((21,) if task["task"] == "cluttered" else (5,))
