@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import fcntl
 import json
 import logging
 import math
@@ -260,8 +261,13 @@ class RunDir:
 
     @contextlib.contextmanager
     def lock(self):
-        """Keeps a second process from training into the folder; a lock left by a dead process is taken over.
-        Held by process 0 of a multi-process run."""
+        """Keeps a second process from training into the folder. Held by process 0 of a multi-process run.
+
+        The lock file names its holder (pid, host) and is held with `flock`, which the OS releases
+        when the process ends, however it ends: a lock file left by a dead process is taken over, by
+        one process only, even when several start at once. A file naming another host is never taken
+        over (its holder may be alive on a filesystem that does not pass locks between hosts). On a
+        filesystem without `flock`, the file alone is the lock, and a dead holder is told by its pid."""
         if not self.writes():
             yield self
             return
@@ -272,6 +278,62 @@ class RunDir:
             raise RamError(f"cannot create the run folder {self.path}: {e.strerror or e}") from None
         path = self.path / LOCK
         me = {"pid": os.getpid(), "host": socket.gethostname()}
+        fd = self._flock(path, me)
+        if fd is None:
+            self._lock_by_pid(path, me)
+        try:
+            yield self
+        finally:
+            path.unlink(missing_ok=True)  # before the release: a process that opened this file retries
+            if fd is not None:
+                os.close(fd)
+            if created:  # nothing written in a folder made for the lock: leave no empty folder
+                with contextlib.suppress(OSError):
+                    self.path.rmdir()
+
+    def _flock(self, path: Path, me: dict) -> int | None:
+        """The descriptor of `path`, locked with `flock` and holding `me` (None: no `flock` here)."""
+        for _ in range(100):
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as e:
+                raise RamError(f"cannot write in the run folder {self.path}: {e.strerror or e}") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                owner = _read_owner(fd)
+                os.close(fd)
+                who = f"process {owner['pid']}" if "pid" in owner else "another process"
+                raise RamError(f"{self.path} is being trained by {who}; wait for it or stop it") from None
+            except OSError:  # ENOSYS, ENOLCK, EOPNOTSUPP...: this filesystem has no flock
+                os.close(fd)
+                if not _read_text(path):  # the empty file this call created
+                    path.unlink(missing_ok=True)
+                return None
+            try:  # the holder may have removed the file between our open and our lock
+                same = os.path.samestat(os.fstat(fd), os.stat(path))
+            except FileNotFoundError:
+                same = False
+            if not same:
+                os.close(fd)
+                continue
+            owner = _read_owner(fd)
+            if owner.get("host") not in (None, me["host"]):
+                os.close(fd)
+                raise RamError(
+                    f"{self.path} is locked by process {owner.get('pid')} on {owner['host']}; "
+                    f"if that run has ended, delete {path}"
+                )
+            if owner:
+                print(f"ram: taking over the stale lock {path} (process {owner.get('pid')} has ended)", file=sys.stderr)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(me).encode(), 0)
+            return fd
+        raise RamError(f"cannot lock {path}: it keeps being replaced; is another ram starting in {self.path}?")
+
+    def _lock_by_pid(self, path: Path, me: dict) -> None:
+        """The lock on a filesystem without `flock`: the file created exclusively; one left by a dead
+        process of this host is replaced."""
         for _ in range(2):
             try:
                 _create_with(path, json.dumps(me))  # never seen empty by a second process
@@ -295,14 +357,8 @@ class RunDir:
                 continue
             except OSError as e:
                 raise RamError(f"cannot write in the run folder {self.path}: {e.strerror or e}") from None
-            break
-        try:
-            yield self
-        finally:
-            path.unlink(missing_ok=True)
-            if created:  # nothing written in a folder made for the lock: leave no empty folder
-                with contextlib.suppress(OSError):
-                    self.path.rmdir()
+            return
+        raise RamError(f"cannot lock {path}: another process took it over first; is another ram starting?")
 
     # -- metrics -------------------------------------------------------------------------------
 
@@ -544,6 +600,22 @@ class _NoEvents:
         pass
 
     image = flush = close = scalars
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
+
+
+def _read_owner(fd: int) -> dict:
+    """The `{"pid", "host"}` a lock file holds ({} if empty or unreadable: being written, or left so)."""
+    try:
+        owner = json.loads(os.pread(fd, 4096, 0) or b"{}")
+    except (OSError, ValueError):
+        return {}
+    return owner if isinstance(owner, dict) else {}
 
 
 def _alive(pid) -> bool:

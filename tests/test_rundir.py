@@ -2,6 +2,7 @@
 
 Training runs use a tiny model on small random arrays shaped like MNIST (synthetic; not MNIST)."""
 
+import errno
 import json
 import os
 import subprocess
@@ -49,6 +50,67 @@ def test_a_second_writer_is_locked_out_and_a_stale_lock_is_taken_over(tmp_path, 
         assert json.loads((tmp_path / "lock").read_text())["pid"] == os.getpid()
     assert "stale lock" in capsys.readouterr().err
     assert [p.name for p in tmp_path.iterdir()] == []  # no temporary file of the lock's left behind
+
+
+HOLD_LOCK = """
+import sys, time
+from ram import rundir
+from ram.errors import RamError
+try:
+    with rundir.RunDir(sys.argv[1]).lock():
+        print("held", flush=True)
+        time.sleep(float(sys.argv[2]))
+except RamError as e:
+    print("refused:", e, flush=True)
+"""
+
+
+def test_a_stale_lock_goes_to_one_of_several_processes_starting_at_once(tmp_path):
+    """A lock file left by a dead process: of four processes started together, one takes it over and
+    the others are refused while it holds it (the OS's flock, not the file's pid, decides)."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / "lock").write_text(json.dumps({"pid": dead.pid, "host": os.uname().nodename}))
+    procs = [
+        subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(tmp_path), "4"], stdout=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    outs = [p.communicate(timeout=120)[0] for p in procs]
+    assert sorted(o.split(":")[0].strip() for o in outs) == ["held", "refused", "refused", "refused"], outs
+    assert not (tmp_path / "lock").exists()
+
+
+def test_a_killed_holder_releases_the_lock(tmp_path):
+    """SIGKILL leaves the lock file behind, but not the OS lock: the next run takes it over."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(tmp_path), "60"], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(RamError, match=f"being trained by process {holder.pid}"):
+        with rundir.RunDir(tmp_path).lock():
+            pass
+    holder.kill()
+    holder.wait()
+    assert json.loads((tmp_path / "lock").read_text())["pid"] == holder.pid
+    with rundir.RunDir(tmp_path).lock():
+        assert json.loads((tmp_path / "lock").read_text())["pid"] == os.getpid()
+
+
+def test_without_flock_the_lock_file_and_its_pid_decide(tmp_path, monkeypatch, capsys):
+    """On a filesystem without flock (simulated: flock fails with ENOSYS), the lock is the file."""
+
+    def no_flock(fd, op):
+        raise OSError(errno.ENOSYS, "Function not implemented")
+
+    monkeypatch.setattr(rundir.fcntl, "flock", no_flock)
+    with rundir.RunDir(tmp_path).lock():
+        assert json.loads((tmp_path / "lock").read_text())["pid"] == os.getpid()
+        with pytest.raises(RamError, match=f"being trained by process {os.getpid()}"):
+            with rundir.RunDir(tmp_path).lock():
+                pass
+    assert not (tmp_path / "lock").exists()
+    (tmp_path / "lock").write_text(json.dumps({"pid": 2**22 + 12345, "host": os.uname().nodename}))
+    with rundir.RunDir(tmp_path).lock():
+        pass
+    assert "stale lock" in capsys.readouterr().err
 
 
 def test_the_lock_creates_its_folder_and_removes_it_if_nothing_was_written(tmp_path):
