@@ -588,6 +588,19 @@ ROWS: dict[str, Row] = {
         target=0.94,
         note="LSTM recipe, 4 trajectories of each of 64 images, leave-one-out + learned baseline, weight decay 0.03",
     ),
+    # The M = 1 control of translated60-g8-lstm-m4-both-wd03: the same weight decay and trajectories
+    # (100k steps x 256), one trajectory per image, the learned baseline.
+    "translated60-g8-lstm-wd03": _row(
+        "translated60",
+        8,
+        100_000,
+        1.20,
+        *GPU,
+        "weight_decay=0.03",
+        public=0.94,
+        target=0.94,
+        note="LSTM recipe at batch 256 with weight decay 0.03 (the M = 1 control of the m4-both-wd03 row)",
+    ),
     "translated60-g8-lstm-wd": _row(
         "translated60",
         8,
