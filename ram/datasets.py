@@ -23,14 +23,22 @@ contradicts. `from_arrays` makes a `Dataset` of numpy arrays already in memory (
 
 Bad data ends with one line (`DataError`): an empty folder, a class folder without images, an
 image that does not decode (named), images of mixed sizes, an unknown tfds name, a dataset that is
-not image classification. Nothing is cached: a folder and a tfds dataset are decoded on each load
-(tensorflow-datasets keeps its own prepared copy; MNIST keeps `ram.data`'s cache).
+not image classification.
+
+A folder's decoded arrays are cached (`$RAM_CACHE_DIR`, default `~/.cache/ram`; `RAM_CACHE_DIR=off`
+caches nothing), one `.npz` per folder state: the file names, sizes and modification times of its
+images, their labels and `image_size` name the file, so an added, removed or rewritten image makes
+a new one. A tfds dataset is decoded on each load (tensorflow-datasets keeps its own prepared copy;
+MNIST keeps `ram.data`'s cache).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
 import os
+import sys
+import zipfile
 from pathlib import Path
 from typing import NamedTuple
 
@@ -46,6 +54,8 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 SPLITS = ("train", "validation", "test")
 HOLDOUT = 0.1  # share of the training images carved out for a missing validation (or test) split
 CARVE_SEEDS = {"validation": 1, "test": 2}  # a carved split is fixed by its seed
+CACHE_ENV = "RAM_CACHE_DIR"
+CACHE_FORMAT = 1  # bump when the arrays a folder decodes to change
 MNIST_CLASSES = 10
 
 
@@ -281,6 +291,17 @@ def load_folder(path: str | os.PathLike, image_size: int = 0) -> Dataset:
             labels[split_name] += [label] * len(images)
         if not files[split_name]:
             raise DataError(f"{name}: {folder} has no class sub-folders of images (expected {folder}/CLASS/*.png)")
+    cache = _cache_file(files, labels, image_size)
+    splits = _read_cache(cache) if cache is not None and cache.is_file() else None
+    if splits is None:
+        splits = _decode(files, labels, image_size, name)
+        if cache is not None:
+            _write_cache(cache, splits, name)
+    return make_dataset(name, splits, len(classes), tuple(classes))
+
+
+def _decode(files: dict[str, list[Path]], labels: dict[str, list[int]], image_size: int, name: str) -> dict:
+    """`{split: Split}` of a folder's image files: one size, one number of channels."""
     decoded = {s: read_images(paths) for s, paths in files.items()}
     colour = any(im.shape[-1] == 3 for ims in decoded.values() for im in ims)
     splits = {}
@@ -298,7 +319,62 @@ def load_folder(path: str | os.PathLike, image_size: int = 0) -> Dataset:
                 f"({', '.join(f'{first[s]} is {h}x{w}' for s, (h, w) in shapes.items())}); "
                 "set image_size=S to resize them all to S x S"
             )
-    return make_dataset(name, splits, len(classes), tuple(classes))
+    return splits
+
+
+def cache_dir() -> Path | None:
+    """Where decoded folders are cached: `$RAM_CACHE_DIR` (None for `off`), else
+    `$XDG_CACHE_HOME/ram` or `~/.cache/ram`."""
+    value = os.environ.get(CACHE_ENV)
+    if value is not None:
+        return None if value.strip().lower() in ("", "off", "0", "no", "none") else Path(value).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ram"
+
+
+def _cache_file(files: dict[str, list[Path]], labels: dict[str, list[int]], image_size: int) -> Path | None:
+    """The cache file of a folder in its present state (None: caching is off)."""
+    folder = cache_dir()
+    if folder is None:
+        return None
+    h = hashlib.sha256(f"ram folder cache {CACHE_FORMAT} image_size={image_size}\n".encode())
+    for split_name in sorted(files):
+        for path, label in zip(files[split_name], labels[split_name], strict=True):
+            st = path.stat()
+            h.update(f"{split_name}\t{path.resolve()}\t{label}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+    return folder / f"folder-{h.hexdigest()[:32]}.npz"
+
+
+def _read_cache(path: Path) -> dict | None:
+    """`{split: Split}` from a cache file; None (said) if it does not read."""
+    try:
+        with np.load(path) as z:
+            return {s: Split(z[f"{s}_images"], z[f"{s}_labels"]) for s in SPLITS if f"{s}_images" in z.files}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        print(
+            f"ram: the cache file {path} does not read ({type(e).__name__}); decoding the images again", file=sys.stderr
+        )
+        return None
+
+
+def _write_cache(path: Path, splits: dict, name: str) -> None:
+    """Writes the cache file whole or not at all; a failure is said and ignored (the data is loaded)."""
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
+    arrays = {f"{s}_{k}": getattr(split, k) for s, split in splits.items() for k in ("images", "labels")}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        print(
+            f"ram: {name}: not cached ({e.strerror or e}); set {CACHE_ENV} to a writable folder, or off",
+            file=sys.stderr,
+        )
+        return
+    mb = path.stat().st_size / 2**20
+    print(
+        f"ram: {name}: decoded images cached in {path} ({mb:.0f} MB; {CACHE_ENV}=off caches nothing)", file=sys.stderr
+    )
 
 
 def read_images(paths: list[Path]) -> list[np.ndarray]:

@@ -2,6 +2,7 @@
 without it they are skipped with a message. Nothing downloads."""
 
 import os
+import tempfile
 
 import numpy as np
 import pytest
@@ -9,6 +10,9 @@ import pytest
 from ram import data
 from ram.config import Config
 from ram.data import Mnist, Split
+
+# Decoded folders are cached in a folder of this test session's, never in the user's ~/.cache.
+os.environ["RAM_CACHE_DIR"] = tempfile.mkdtemp(prefix="ram-test-cache-")
 
 # A tiny model (synthetic-data tests): trains in seconds on a CPU.
 TINY = Config(

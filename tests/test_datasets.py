@@ -95,6 +95,46 @@ def test_folder_without_splits_and_colour(tmp_path):
     assert resized.train.images.shape[1:] == (4, 4, 3)
 
 
+def test_a_decoded_folder_is_cached_until_its_images_change(tmp_path, monkeypatch, capsys):
+    """Synthetic images: the second load reads the cache (no image decoded) and gives the same
+    dataset; an added image, a rewritten one or another image_size decode again; a cache file
+    that does not read is decoded again; RAM_CACHE_DIR=off writes nothing."""
+    monkeypatch.setenv("RAM_CACHE_DIR", str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        for cls in ("a", "b"):
+            for i in range(4):
+                write_png(tmp_path / "data" / split / cls / f"{i}.png", rng.integers(0, 256, (5, 6), dtype=np.uint8))
+    name = f"folder:{tmp_path / 'data'}"
+    first = datasets.load_dataset(name)
+    assert "decoded images cached in" in capsys.readouterr().err
+    assert len(list((tmp_path / "cache").glob("folder-*.npz"))) == 1
+    decoded = []
+    real = datasets.read_images
+    monkeypatch.setattr(datasets, "read_images", lambda paths: decoded.append(len(paths)) or real(paths))
+    again = datasets.load_dataset(name)
+    assert decoded == [] and again.info == first.info
+    for split in ("train", "validation", "test"):
+        np.testing.assert_array_equal(getattr(again, split).images, getattr(first, split).images)
+        np.testing.assert_array_equal(getattr(again, split).labels, getattr(first, split).labels)
+    write_png(tmp_path / "data" / "train" / "b" / "9.png", np.zeros((5, 6), np.uint8))  # an added image
+    assert len(datasets.load_dataset(name).train.labels) == len(first.train.labels) + 1 and decoded
+    decoded.clear()
+    write_png(tmp_path / "data" / "test" / "a" / "0.png", np.full((5, 6), 7, np.uint8))  # rewritten
+    (tmp_path / "data" / "test" / "a" / "0.png").touch()  # a later modification time, whatever the clock's grain
+    assert datasets.load_dataset(name).test.images[0].max() == 7 and decoded
+    decoded.clear()
+    assert datasets.load_dataset(name, image_size=3).train.images.shape[1:] == (3, 3, 1) and decoded
+    for f in (tmp_path / "cache").glob("folder-*.npz"):
+        f.write_bytes(b"not a zip file")
+    decoded.clear()
+    assert datasets.load_dataset(name).test.images[0].max() == 7 and decoded
+    assert "does not read (ValueError); decoding the images again" in capsys.readouterr().err
+    monkeypatch.setenv("RAM_CACHE_DIR", "off")
+    datasets.load_dataset(f"folder:{tmp_path / 'data' / 'train'}")
+    assert len(list((tmp_path / "cache").glob("folder-*.npz"))) == 4  # (two layouts of the same files differ)
+
+
 def test_bad_folders_say_what_is_wrong_in_one_line(tmp_path):
     def fails(path, message, **kw):
         with pytest.raises(DataError, match=message) as e:
