@@ -26,10 +26,11 @@ image that does not decode (named), images of mixed sizes, an unknown tfds name,
 not image classification.
 
 A folder's decoded arrays are cached (`$RAM_CACHE_DIR`, default `~/.cache/ram`; `RAM_CACHE_DIR=off`
-caches nothing), one `.npz` per folder state: the file names, sizes and modification times of its
-images, their labels and `image_size` name the file, so an added, removed or rewritten image makes
-a new one. A tfds dataset is decoded on each load (tensorflow-datasets keeps its own prepared copy;
-MNIST keeps `ram.data`'s cache).
+caches nothing), one `.npz` per folder and `image_size`, named also by the folder's state (its
+images' names, labels, sizes, modification and change times, inodes, and Pillow's version), so an
+added, removed or rewritten image makes a new file, which replaces the old one. A tfds dataset is
+decoded on each load (tensorflow-datasets keeps its own prepared copy; MNIST keeps `ram.data`'s
+cache).
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ from __future__ import annotations
 import concurrent.futures
 import hashlib
 import os
+import socket
 import sys
+import uuid
 import zipfile
 from pathlib import Path
 from typing import NamedTuple
@@ -175,6 +178,7 @@ def _one_size(images: list[np.ndarray], names: list[str], image_size: int, sourc
 
 def make_dataset(name: str, splits: dict[str, Split], num_classes: int, class_names: tuple[str, ...] = ()) -> Dataset:
     """A `Dataset` of the given splits; a missing validation or test split is carved from train."""
+    splits = dict(splits)
     train = splits["train"]
     count = max(1, int(len(train.labels) * HOLDOUT + 0.5))  # of the training images as given
     for split_name in ("validation", "test"):
@@ -291,7 +295,7 @@ def load_folder(path: str | os.PathLike, image_size: int = 0) -> Dataset:
             labels[split_name] += [label] * len(images)
         if not files[split_name]:
             raise DataError(f"{name}: {folder} has no class sub-folders of images (expected {folder}/CLASS/*.png)")
-    cache = _cache_file(files, labels, image_size)
+    cache = _cache_file(root, files, labels, image_size)
     splits = _read_cache(cache) if cache is not None and cache.is_file() else None
     if splits is None:
         splits = _decode(files, labels, image_size, name)
@@ -331,24 +335,37 @@ def cache_dir() -> Path | None:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ram"
 
 
-def _cache_file(files: dict[str, list[Path]], labels: dict[str, list[int]], image_size: int) -> Path | None:
-    """The cache file of a folder in its present state (None: caching is off)."""
+def _cache_file(root: Path, files: dict[str, list[Path]], labels: dict[str, list[int]], image_size: int) -> Path | None:
+    """The cache file of a folder in its present state (None: caching is off). Its name is
+    `folder-<the folder and image_size>-<its images' state>.npz`: a new state replaces the old file."""
     folder = cache_dir()
     if folder is None:
         return None
-    h = hashlib.sha256(f"ram folder cache {CACHE_FORMAT} image_size={image_size}\n".encode())
+    from PIL import __version__ as pillow
+
+    where = hashlib.sha256(f"{root.resolve()}\nimage_size={image_size}".encode()).hexdigest()[:16]
+    h = hashlib.sha256(f"ram folder cache {CACHE_FORMAT} Pillow {pillow}\n".encode())
     for split_name in sorted(files):
         for path, label in zip(files[split_name], labels[split_name], strict=True):
-            st = path.stat()
-            h.update(f"{split_name}\t{path.resolve()}\t{label}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
-    return folder / f"folder-{h.hexdigest()[:32]}.npz"
+            try:
+                st = path.stat()
+            except OSError as e:
+                raise DataError(
+                    f"folder:{root}: {path} changed while the folder was read ({e.strerror or e})"
+                ) from None
+            state = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+            h.update(f"{split_name}\t{path.relative_to(root)}\t{label}\t{state}\n".encode())
+    return folder / f"folder-{where}-{h.hexdigest()[:16]}.npz"
 
 
 def _read_cache(path: Path) -> dict | None:
     """`{split: Split}` from a cache file; None (said) if it does not read."""
     try:
         with np.load(path) as z:
-            return {s: Split(z[f"{s}_images"], z[f"{s}_labels"]) for s in SPLITS if f"{s}_images" in z.files}
+            splits = {s: Split(z[f"{s}_images"], z[f"{s}_labels"]) for s in SPLITS if f"{s}_images" in z.files}
+        if "train" not in splits:
+            raise ValueError("no train split")
+        return splits
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
         print(
             f"ram: the cache file {path} does not read ({type(e).__name__}); decoding the images again", file=sys.stderr
@@ -357,8 +374,9 @@ def _read_cache(path: Path) -> dict | None:
 
 
 def _write_cache(path: Path, splits: dict, name: str) -> None:
-    """Writes the cache file whole or not at all; a failure is said and ignored (the data is loaded)."""
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
+    """Writes the cache file whole or not at all, and removes the folder's older ones; a failure to
+    write is said and ignored (the data is loaded all the same)."""
+    tmp = path.with_name(f".{path.stem}.{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.npz")
     arrays = {f"{s}_{k}": getattr(split, k) for s, split in splits.items() for k in ("images", "labels")}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -371,6 +389,12 @@ def _write_cache(path: Path, splits: dict, name: str) -> None:
             file=sys.stderr,
         )
         return
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    for older in path.parent.glob(path.name.rsplit("-", 1)[0] + "-*.npz"):
+        if older != path:
+            older.unlink(missing_ok=True)
     mb = path.stat().st_size / 2**20
     print(
         f"ram: {name}: decoded images cached in {path} ({mb:.0f} MB; {CACHE_ENV}=off caches nothing)", file=sys.stderr

@@ -284,8 +284,12 @@ class RunDir:
         try:
             yield self
         finally:
-            path.unlink(missing_ok=True)  # before the release: a process that opened this file retries
-            if fd is not None:
+            if fd is None:
+                path.unlink(missing_ok=True)
+            else:  # before the release (a process that opened this file retries), and only our own file
+                with contextlib.suppress(OSError):
+                    if os.path.samestat(os.fstat(fd), os.stat(path)):
+                        path.unlink()
                 os.close(fd)
             if created:  # nothing written in a folder made for the lock: leave no empty folder
                 with contextlib.suppress(OSError):
@@ -299,37 +303,53 @@ class RunDir:
             except OSError as e:
                 raise RamError(f"cannot write in the run folder {self.path}: {e.strerror or e}") from None
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                owner = _read_owner(fd)
+                claimed = self._claim(fd, path, me)
+            except OSError as e:
                 os.close(fd)
-                who = f"process {owner['pid']}" if "pid" in owner else "another process"
-                raise RamError(f"{self.path} is being trained by {who}; wait for it or stop it") from None
-            except OSError:  # ENOSYS, ENOLCK, EOPNOTSUPP...: this filesystem has no flock
+                raise RamError(f"cannot lock {path}: {e.strerror or e}") from None
+            except BaseException:
                 os.close(fd)
-                if not _read_text(path):  # the empty file this call created
-                    path.unlink(missing_ok=True)
+                raise
+            if claimed:
+                return fd
+            os.close(fd)
+            if claimed is None:
                 return None
-            try:  # the holder may have removed the file between our open and our lock
-                same = os.path.samestat(os.fstat(fd), os.stat(path))
-            except FileNotFoundError:
-                same = False
-            if not same:
-                os.close(fd)
-                continue
-            owner = _read_owner(fd)
-            if owner.get("host") not in (None, me["host"]):
-                os.close(fd)
-                raise RamError(
-                    f"{self.path} is locked by process {owner.get('pid')} on {owner['host']}; "
-                    f"if that run has ended, delete {path}"
-                )
-            if owner:
-                print(f"ram: taking over the stale lock {path} (process {owner.get('pid')} has ended)", file=sys.stderr)
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, json.dumps(me).encode(), 0)
-            return fd
         raise RamError(f"cannot lock {path}: it keeps being replaced; is another ram starting in {self.path}?")
+
+    def _claim(self, fd: int, path: Path, me: dict) -> bool | None:
+        """Locks the open lock file `fd` and writes `me` in it: True when done, False when `path` was
+        replaced meanwhile (open it again), None on a filesystem without `flock`."""
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = _read_owner(fd)
+            who = f"process {owner['pid']}" if "pid" in owner else "another process"
+            raise RamError(f"{self.path} is being trained by {who}; wait for it or stop it") from None
+        except OSError:  # ENOSYS, ENOLCK, EOPNOTSUPP...: the pid-based lock decides (it reads an empty file as stale)
+            return None
+        try:  # the holder may have removed the file between our open and our lock
+            if not os.path.samestat(os.fstat(fd), os.stat(path)):
+                return False
+        except FileNotFoundError:
+            return False
+        owner = _read_owner(fd)
+        if owner.get("host") not in (None, me["host"]):
+            raise RamError(
+                f"{self.path} is locked by process {owner.get('pid')} on {owner['host']}; "
+                f"if that run has ended, delete {path}"
+            )
+        if owner.get("pid") not in (None, me["pid"]) and _alive(owner["pid"]):
+            # Not holding the flock but alive: a ram of before flock, or of the pid-based lock.
+            raise RamError(
+                f"{self.path} is being trained by process {owner['pid']}; wait for it or stop it "
+                f"(if no such run is going on, delete {path})"
+            )
+        if owner:
+            print(f"ram: taking over the stale lock {path} (process {owner.get('pid')} has ended)", file=sys.stderr)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(me).encode(), 0)
+        return True
 
     def _lock_by_pid(self, path: Path, me: dict) -> None:
         """The lock on a filesystem without `flock`: the file created exclusively; one left by a dead
@@ -600,13 +620,6 @@ class _NoEvents:
         pass
 
     image = flush = close = scalars
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text()
-    except OSError:
-        return ""
 
 
 def _read_owner(fd: int) -> dict:

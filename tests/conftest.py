@@ -2,6 +2,7 @@
 without it they are skipped with a message. Nothing downloads."""
 
 import os
+import shutil
 import tempfile
 
 import numpy as np
@@ -11,8 +12,17 @@ from ram import data
 from ram.config import Config
 from ram.data import Mnist, Split
 
-# Decoded folders are cached in a folder of this test session's, never in the user's ~/.cache.
-os.environ["RAM_CACHE_DIR"] = tempfile.mkdtemp(prefix="ram-test-cache-")
+# Decoded folders are cached in a folder of this test session's (removed at its end), never in the
+# user's ~/.cache; set at import, so that it holds from the first test on.
+CACHE_DIR = tempfile.mkdtemp(prefix="ram-test-cache-")
+os.environ["RAM_CACHE_DIR"] = CACHE_DIR
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_the_cache_dir():
+    yield
+    shutil.rmtree(CACHE_DIR, ignore_errors=True)
+
 
 # A tiny model (synthetic-data tests): trains in seconds on a CPU.
 TINY = Config(

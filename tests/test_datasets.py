@@ -1,6 +1,8 @@
 """Datasets other than MNIST: name parsing, folders of images, tensorflow-datasets (mocked: nothing
 downloads), arrays in memory, fitting a config to the data, and one line for each kind of bad data."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -124,15 +126,21 @@ def test_a_decoded_folder_is_cached_until_its_images_change(tmp_path, monkeypatc
     (tmp_path / "data" / "test" / "a" / "0.png").touch()  # a later modification time, whatever the clock's grain
     assert datasets.load_dataset(name).test.images[0].max() == 7 and decoded
     decoded.clear()
+    st = (tmp_path / "data" / "test" / "a" / "1.png").stat()
+    os.utime(tmp_path / "data" / "test" / "a" / "1.png", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # the time alone
+    datasets.load_dataset(name)
+    assert decoded and len(list((tmp_path / "cache").glob("folder-*.npz"))) == 1  # the newest state's file alone
+    decoded.clear()
     assert datasets.load_dataset(name, image_size=3).train.images.shape[1:] == (3, 3, 1) and decoded
     for f in (tmp_path / "cache").glob("folder-*.npz"):
         f.write_bytes(b"not a zip file")
     decoded.clear()
     assert datasets.load_dataset(name).test.images[0].max() == 7 and decoded
     assert "does not read (ValueError); decoding the images again" in capsys.readouterr().err
+    assert len(list((tmp_path / "cache").glob("folder-*.npz"))) == 2  # one per image_size
     monkeypatch.setenv("RAM_CACHE_DIR", "off")
-    datasets.load_dataset(f"folder:{tmp_path / 'data' / 'train'}")
-    assert len(list((tmp_path / "cache").glob("folder-*.npz"))) == 4  # (two layouts of the same files differ)
+    datasets.load_dataset(f"folder:{tmp_path / 'data' / 'train'}")  # another folder: it would get a file
+    assert len(list((tmp_path / "cache").glob("folder-*.npz"))) == 2
 
 
 def test_bad_folders_say_what_is_wrong_in_one_line(tmp_path):

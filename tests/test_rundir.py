@@ -94,6 +94,41 @@ def test_a_killed_holder_releases_the_lock(tmp_path):
         assert json.loads((tmp_path / "lock").read_text())["pid"] == os.getpid()
 
 
+def test_a_live_holder_without_flock_is_not_taken_over(tmp_path):
+    """A lock file naming a live process of this host that holds no flock (a ram of before flock,
+    or one on the pid-based lock) is respected."""
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / "lock").write_text(json.dumps({"pid": alive.pid, "host": os.uname().nodename}))
+        with pytest.raises(RamError, match=f"being trained by process {alive.pid}.*delete"):
+            with rundir.RunDir(tmp_path).lock():
+                pass
+        assert json.loads((tmp_path / "lock").read_text())["pid"] == alive.pid  # left as it was
+    finally:
+        alive.kill()
+        alive.wait()
+
+
+def test_a_lock_file_replaced_while_being_locked_is_opened_again(tmp_path, monkeypatch):
+    """Between our open and our flock, the holder releases the lock (removing its file) and a third
+    process makes a new one: we must lock the file at the path, not the removed one."""
+    real, calls = rundir.fcntl.flock, []
+
+    def flock(fd, op):
+        if not calls:  # the first attempt: the file we opened is replaced before we lock it
+            (tmp_path / "lock").unlink()
+            (tmp_path / "lock").write_text("")
+        calls.append(os.fstat(fd).st_ino)
+        return real(fd, op)
+
+    monkeypatch.setattr(rundir.fcntl, "flock", flock)
+    (tmp_path / "lock").write_text("")
+    with rundir.RunDir(tmp_path).lock():
+        assert len(calls) == 2 and calls[0] != calls[1]
+        assert json.loads((tmp_path / "lock").read_text())["pid"] == os.getpid()
+    assert not (tmp_path / "lock").exists()
+
+
 def test_without_flock_the_lock_file_and_its_pid_decide(tmp_path, monkeypatch, capsys):
     """On a filesystem without flock (simulated: flock fails with ENOSYS), the lock is the file."""
 
