@@ -59,6 +59,7 @@ HOLDOUT = 0.1  # share of the training images carved out for a missing validatio
 CARVE_SEEDS = {"validation": 1, "test": 2}  # a carved split is fixed by its seed
 CACHE_ENV = "RAM_CACHE_DIR"
 CACHE_FORMAT = 1  # bump when the arrays a folder decodes to change
+CACHE_SAY_MB = 256  # a cache file this large is announced (where it is, and how to turn caching off)
 MNIST_CLASSES = 10
 
 
@@ -396,9 +397,11 @@ def _write_cache(path: Path, splits: dict, name: str) -> None:
         if older != path:
             older.unlink(missing_ok=True)
     mb = path.stat().st_size / 2**20
-    print(
-        f"ram: {name}: decoded images cached in {path} ({mb:.0f} MB; {CACHE_ENV}=off caches nothing)", file=sys.stderr
-    )
+    if mb >= CACHE_SAY_MB:  # a small cache goes unsaid: bad settings found after the load stay one line
+        print(
+            f"ram: {name}: decoded images cached in {path} ({mb:.0f} MB; {CACHE_ENV}=off caches nothing)",
+            file=sys.stderr,
+        )
 
 
 def read_images(paths: list[Path]) -> list[np.ndarray]:
