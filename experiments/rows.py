@@ -601,6 +601,34 @@ ROWS: dict[str, Row] = {
         target=0.94,
         note="LSTM recipe at batch 256 with weight decay 0.03 (the M = 1 control of the m4-both-wd03 row)",
     ),
+    # For the next GPU session (not yet run). Seeds 1 and 2 of the cluttered 60x60 record recipe, the
+    # three seeds #18 asks of each final recipe: side by side on one H100 (two batch-1024 runs train
+    # about 590k images/s together), `bash experiments/bench/gpu_train.sh OUT 530 ROW ROW` should fit
+    # one call. Then cluttered 100x100 over more steps, alone (its best was its last validation).
+    **{
+        f"cluttered60-g8-lstm-gpu-b1024-seed{seed}": _row(
+            "cluttered60",
+            8,
+            120_000,
+            4.04,
+            *GPU_1024,
+            f"seed={seed}",
+            public=2.63,
+            target=2.63,
+            note=f"cluttered60-g8-lstm-gpu-b1024 with seed {seed}",
+        )
+        for seed in (1, 2)
+    },
+    "cluttered100-g8-lstm-gpu-b1024-200k": _row(
+        "cluttered100",
+        8,
+        200_000,
+        10.83,
+        *GPU_1024,
+        public=5.9,
+        target=5.9,
+        note="GPU recipe at batch 1024, 200k steps (cluttered100-g8-lstm-gpu-b1024 was still improving at 120k)",
+    ),
     "translated60-g8-lstm-wd": _row(
         "translated60",
         8,
