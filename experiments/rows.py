@@ -604,7 +604,8 @@ ROWS: dict[str, Row] = {
     # For the next GPU session (not yet run). Seeds 1 and 2 of the cluttered 60x60 record recipe, the
     # three seeds #18 asks of each final recipe: side by side on one H100 (two batch-1024 runs train
     # about 590k images/s together), `bash experiments/bench/gpu_train.sh OUT 530 ROW ROW` should fit
-    # one call. Then cluttered 100x100 over more steps, alone (its best was its last validation).
+    # one call. Then translated 60x60's regularised recipe (session 12's best) with 4x its images per
+    # step, and cluttered 100x100 over more steps, alone (its best was its last validation).
     **{
         f"cluttered60-g8-lstm-gpu-b1024-seed{seed}": _row(
             "cluttered60",
@@ -619,6 +620,20 @@ ROWS: dict[str, Row] = {
         )
         for seed in (1, 2)
     },
+    "translated60-g8-lstm-gpu-m4-both-wd03": _row(
+        "translated60",
+        8,
+        120_000,
+        1.20,
+        *GPU[:-1],
+        "batch_size=256",
+        "samples_per_image=4",
+        "baseline=both",
+        "weight_decay=0.03",
+        public=0.94,
+        target=0.94,
+        note="translated60-g8-lstm-m4-both-wd03 on a GPU: 256 images x 4 trajectories, 120k steps",
+    ),
     "cluttered100-g8-lstm-gpu-b1024-200k": _row(
         "cluttered100",
         8,
