@@ -44,6 +44,7 @@ RUNS = [
     "translated60-g8-lstm-b1024-30k",
     "translated60-g8-lstm-gpu-b1024",
     "translated60-g8-lstm-m4-both-wd03",
+    "translated60-g8-lstm-wd03",
     "cluttered60-g8-lstm",
     "cluttered60-g8-lstm-gpu-180k",
     "cluttered60-g8-lstm-gpu-b1024",
