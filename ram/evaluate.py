@@ -96,12 +96,21 @@ def streams(split, config: Config) -> bool:
     )
 
 
+def place(split, split_name: str, config: Config):
+    """The split as `make_evaluator` reads it: a `tasks.DeviceSplit` of the whole split, or the host
+    split itself where it `streams` (put on the device once, so a caller can share it)."""
+    if isinstance(split, tasks.DeviceSplit) or streams(split, config):
+        return split
+    return _whole_on_device(split, split_name, config)
+
+
 def _batches(split, split_name: str, config: Config):
     """`batches()` yields `(lo, device split, index [B], offset)` for the examples lo..lo+B-1 of a split
     (B = `config.eval_batch_size`; indices past the end repeat example 0 of what is on the device)."""
     n, bs = int(split.labels.shape[0]), config.eval_batch_size
-    if not streams(split, config):
-        whole = split if isinstance(split, tasks.DeviceSplit) else whole_on_device(split, split_name, config)
+    split = place(split, split_name, config)
+    if isinstance(split, tasks.DeviceSplit):
+        whole = split
 
         def on_device():
             for lo in range(0, n, bs):
@@ -121,7 +130,7 @@ def _batches(split, split_name: str, config: Config):
     return streamed
 
 
-def whole_on_device(split, split_name: str, config: Config) -> tasks.DeviceSplit:
+def _whole_on_device(split, split_name: str, config: Config) -> tasks.DeviceSplit:
     """A host split on the device, or one line (`RamError`) where it does not fit in its memory."""
     try:
         return tasks.to_device(split)

@@ -333,23 +333,30 @@ class RunDir:
                 return False
         except FileNotFoundError:
             return False
-        owner = _read_owner(fd)
+        # Not holding the flock but alive: a ram of before flock, or of the pid-based lock (not us:
+        # our own pid in a file whose flock we got is a leftover).
+        self._take_over(_read_owner(fd), path, me, own_pid_alive=False)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(me).encode(), 0)
+        return True
+
+    def _take_over(self, owner: dict, path: Path, me: dict, own_pid_alive: bool) -> None:
+        """Refuses (`RamError`) the lock file of `owner` (`{"pid", "host"}`, or {}) where its holder may
+        be alive: another host's, or a live process of this host (this process too where
+        `own_pid_alive`); else says that the stale lock is taken over."""
         if owner.get("host") not in (None, me["host"]):
             raise RamError(
                 f"{self.path} is locked by process {owner.get('pid')} on {owner['host']}; "
                 f"if that run has ended, delete {path}"
             )
-        if owner.get("pid") not in (None, me["pid"]) and _alive(owner["pid"]):
-            # Not holding the flock but alive: a ram of before flock, or of the pid-based lock.
+        pid = owner.get("pid")
+        if (own_pid_alive or pid != me["pid"]) and _alive(pid):
             raise RamError(
-                f"{self.path} is being trained by process {owner['pid']}; wait for it or stop it "
+                f"{self.path} is being trained by process {pid}; wait for it or stop it "
                 f"(if no such run is going on, delete {path})"
             )
         if owner:
-            print(f"ram: taking over the stale lock {path} (process {owner.get('pid')} has ended)", file=sys.stderr)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(me).encode(), 0)
-        return True
+            print(f"ram: taking over the stale lock {path} (process {pid} has ended)", file=sys.stderr)
 
     def _lock_by_pid(self, path: Path, me: dict) -> None:
         """The lock on a filesystem without `flock`: the file created exclusively; one left by a dead
@@ -362,17 +369,7 @@ class RunDir:
                     owner = json.loads(path.read_text())
                 except (OSError, ValueError):
                     owner = {}
-                if owner.get("host") == me["host"] and _alive(owner.get("pid")):
-                    raise RamError(
-                        f"{self.path} is being trained by process {owner['pid']}; wait for it or stop it "
-                        f"(if no such run is going on, delete {path})"
-                    ) from None
-                if owner.get("host") not in (None, me["host"]):
-                    raise RamError(
-                        f"{self.path} is locked by process {owner.get('pid')} on {owner['host']}; "
-                        f"if that run has ended, delete {path}"
-                    ) from None
-                print(f"ram: taking over the stale lock {path} (process {owner.get('pid')} has ended)", file=sys.stderr)
+                self._take_over(owner if isinstance(owner, dict) else {}, path, me, own_pid_alive=True)
                 path.unlink(missing_ok=True)
                 continue
             except OSError as e:

@@ -247,9 +247,7 @@ def train_and_evaluate(
         states = step.replicate(states, mesh)
         feed = input_pipeline.TrainFeed(data.train, config, int(states.step[0]), lambda s: step.replicate(s, mesh))
         opened.callback(feed.close)
-        validation = data.validation  # on the device once, unless it streams (ram.evaluate)
-        if not evaluate.streams(validation, config):
-            validation = evaluate.whole_on_device(validation, "validation", config)
+        validation = evaluate.place(data.validation, "validation", config)  # shared with the figure
         validate = evaluate.make_evaluator(graphdef, config, "validation", validation, 1)
         figure_split = tasks.eval_head(validation, config, FIGURE_EXAMPLES)
         events = run.event_writer(purge_step=int(states.step[0]) + 1 if continuing else None)
