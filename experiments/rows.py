@@ -644,6 +644,62 @@ ROWS: dict[str, Row] = {
         target=5.9,
         note="GPU recipe at batch 1024, 200k steps (cluttered100-g8-lstm-gpu-b1024 was still improving at 120k)",
     ),
+    # Session 13: seeds 1 and 2 of translated 60x60's recorded recipe (translated60-g8-lstm-m4-both-wd03,
+    # seed 0), on the 2-core CPU side by side: the three seeds #18 asks of each final recipe.
+    **{
+        f"translated60-g8-lstm-m4-both-wd03-seed{seed}": _row(
+            "translated60",
+            8,
+            100_000,
+            1.20,
+            *GPU[:-1],
+            "batch_size=64",
+            "samples_per_image=4",
+            "baseline=both",
+            "weight_decay=0.03",
+            f"seed={seed}",
+            public=0.94,
+            target=0.94,
+            note=f"translated60-g8-lstm-m4-both-wd03 with seed {seed}",
+        )
+        for seed in (1, 2)
+    },
+    # For the next GPU session (not yet run): seeds 1 and 2 of the two GPU recipes still at one seed.
+    # Each pair fits one call of `bash experiments/bench/gpu_train.sh OUT 530 ROW ROW` on one H100:
+    # in session 13 a batch-1024 run beside translated60-g8-lstm-gpu-m4-both-wd03 took 428 s and that
+    # run 408 s; one batch-1024 run alone took 293 s.
+    **{
+        f"cluttered100-g8-lstm-gpu-b1024-seed{seed}": _row(
+            "cluttered100",
+            8,
+            120_000,
+            10.83,
+            *GPU_1024,
+            f"seed={seed}",
+            public=5.9,
+            target=5.9,
+            note=f"cluttered100-g8-lstm-gpu-b1024 with seed {seed}",
+        )
+        for seed in (1, 2)
+    },
+    **{
+        f"translated60-g8-lstm-gpu-m4-both-wd03-seed{seed}": _row(
+            "translated60",
+            8,
+            120_000,
+            1.20,
+            *GPU[:-1],
+            "batch_size=256",
+            "samples_per_image=4",
+            "baseline=both",
+            "weight_decay=0.03",
+            f"seed={seed}",
+            public=0.94,
+            target=0.94,
+            note=f"translated60-g8-lstm-gpu-m4-both-wd03 with seed {seed}",
+        )
+        for seed in (1, 2)
+    },
     "translated60-g8-lstm-wd": _row(
         "translated60",
         8,
