@@ -43,7 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("preset", help="mnist28 | translated60 | cluttered60 | cluttered100 (see `ram presets`)")
     p.add_argument("overrides", nargs="*", metavar="key=value")
     p.add_argument("--run-dir", help="run folder (default runs/PRESET-YYYYmmdd-HHMMSS)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its latest checkpoint")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --run-dir from its latest checkpoint (a folder holding no run yet starts one)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--seeds", type=int, default=1, help="train N seeds at once (jax.vmap); reports mean and spread")
     p.add_argument(
@@ -89,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=1, help="also time N vmapped seeds against one")
     p.add_argument("--json", action="store_true", help="one JSON record per batch size")
 
-    sub.add_parser("presets", help="list the presets and their settings")
+    sub.add_parser("presets", help="list the presets and what each sets beyond the defaults of `Config`")
     return parser
 
 
@@ -177,7 +181,9 @@ def cmd_eval(args) -> int:
         print(
             f"{args.run_dir} (seed {seed}): test error {results['test_error_pct'][i]:.2f}% (single sample), "
             f"{results['test_error_mc_pct'][i]:.2f}% (probabilities averaged over {results['mc_samples']} "
-            f"trajectories); best step {results['best_step'][i]}, validation {results['val_error_pct'][i]:.2f}%"
+            f"trajectories), {results['test_error_expected_pct'][i]:.2f}% (expected single sample: the mean "
+            f"over those trajectories); best step {results['best_step'][i]}, validation "
+            f"{results['val_error_pct'][i]:.2f}%"
         )
     if results["num_seeds"] > 1:
         s = results["summary"]["test_error_pct"]

@@ -11,6 +11,7 @@ to fix, before anything is compiled.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import math
 import os
@@ -317,7 +318,7 @@ class Config:
         need(
             self.train_steps % self.steps_per_call == 0,
             f"train_steps={self.train_steps} must be a multiple of steps_per_call={self.steps_per_call} "
-            "(the train step runs steps_per_call steps per call)",
+            "(the train step runs steps_per_call steps per call; set steps_per_call too for a short run)",
         )
         need(
             self.eval_every % self.steps_per_call == 0,
@@ -401,7 +402,9 @@ def apply_overrides(config: Config, overrides: Iterable[str]) -> Config:
         key, text = item.split("=", 1)
         key = key.strip()
         if key not in hints or key.startswith("_"):
-            raise ConfigError(f"unknown config field {key!r}; known fields: {sorted(hints)}")
+            close = difflib.get_close_matches(key, [k for k in hints if not k.startswith("_")], n=1)
+            guess = f"did you mean {close[0]}? " if close else ""
+            raise ConfigError(f"unknown config field {key!r}; {guess}known fields: {sorted(hints)}")
         changes[key] = _parse_value(key, hints[key], text.strip())
     return config.replace(**changes).validate()
 

@@ -11,10 +11,14 @@ A folder is laid out as tensorflow-datasets' `ImageFolder` and torchvision's `Im
     PATH/validation/CLASS/*.png   optional
 
 or, without `train/`, PATH/CLASS/*.png alone. Classes are the sorted sub-folder names of the
-training split (label i is the i-th name). A split the dataset does not have is carved from its
-training split: a fixed `HOLDOUT` share of it, chosen by a fixed seed (`carve`), so it is the same on
-every machine and run. Greyscale images give 1 channel; a dataset with any colour image gives 3
-(alpha dropped). Every image must have one size, unless `image_size=S` resizes them all to S x S.
+training split (label i is the i-th name). `val/` and `valid/` are read as `validation/`; any other
+folder beside `train/` is an error, so a split is never silently ignored. A split the dataset does
+not have is carved from its training split, the same on every machine and run: in a folder, each
+image whose path (CLASS/NAME) hashes into a fixed `HOLDOUT` band (`carve_files`), so adding or
+removing images never moves another image between splits; in arrays and tfds datasets, a fixed
+`HOLDOUT` share chosen by a fixed seed (`carve`). Greyscale images (16-bit ones scaled to 8 bits)
+give 1 channel; a dataset with any colour image gives 3 (alpha dropped). Every image must have one
+size, unless `image_size=S` resizes them all to S x S.
 
 `load(config)` returns a `Dataset` (three `Split`s and a `DatasetInfo`: name, classes, channels,
 image size); `fit_config(config, info)` fills the config's `num_classes`, `channels` and, for
@@ -55,10 +59,11 @@ from ram.errors import ConfigError, DataError
 KINDS = ("mnist", "tfds", "folder")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 SPLITS = ("train", "validation", "test")
+SPLIT_FOLDERS = {"train": ("train",), "validation": ("validation", "val", "valid"), "test": ("test",)}
 HOLDOUT = 0.1  # share of the training images carved out for a missing validation (or test) split
 CARVE_SEEDS = {"validation": 1, "test": 2}  # a carved split is fixed by its seed
 CACHE_ENV = "RAM_CACHE_DIR"
-CACHE_FORMAT = 1  # bump when the arrays a folder decodes to change
+CACHE_FORMAT = 2  # bump when the arrays a folder decodes to change (2: carved splits stored, by file)
 CACHE_SAY_MB = 256  # a cache file this large is announced (where it is, and how to turn caching off)
 MNIST_CLASSES = 10
 
@@ -108,6 +113,15 @@ def parse_dataset(name: str) -> DatasetSpec:
     raise ConfigError(
         f"dataset={name!r}: use mnist, tfds:NAME[:CONFIG] (a tensorflow-datasets image dataset) or folder:PATH"
     )
+
+
+def absolute_folder(config: Config) -> Config:
+    """`config` with a relative `folder:PATH` made absolute (as the current directory resolves it), so
+    a run folder names its data wherever `ram eval` is run from."""
+    spec = parse_dataset(config.dataset)
+    if spec.kind != "folder" or Path(spec.path).expanduser().is_absolute():
+        return config
+    return config.replace(dataset=f"folder:{Path(spec.path).expanduser().absolute()}")
 
 
 # -- splits and images ------------------------------------------------------------------------------
@@ -272,12 +286,15 @@ def load_folder(path: str | os.PathLike, image_size: int = 0) -> Dataset:
     name = f"folder:{path}"
     if not root.is_dir():
         raise DataError(f"{name}: {root} is not a folder")
-    has_splits = (root / "train").is_dir()
-    split_dirs = {s: root / s for s in SPLITS if (root / s).is_dir()} if has_splits else {"train": root}
+    split_dirs = _split_folders(root, name)
     classes = sorted(p.name for p in split_dirs["train"].iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
         raise DataError(
             f"{name}: {split_dirs['train']} has no class sub-folders (expected {split_dirs['train']}/CLASS/*.png)"
+        )
+    if len(classes) == 1:
+        raise DataError(
+            f"{name}: {split_dirs['train']} has one class folder ({classes[0]}); a classifier needs at least two"
         )
     files, labels = {}, {}
     for split_name, folder in split_dirs.items():
@@ -291,11 +308,19 @@ def load_folder(path: str | os.PathLike, image_size: int = 0) -> Dataset:
                 continue
             images = sorted(p for p in (folder / cls).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
             if not images:
-                raise DataError(f"{name}: the class folder {folder / cls} has no images (.png, .jpg or .jpeg)")
+                inner = any(p.is_dir() for p in (folder / cls).iterdir())
+                hint = f" but folders: name the splits {_SPLIT_NAMES}" if inner and folder == root else ""
+                raise DataError(f"{name}: the class folder {folder / cls} has no images (.png, .jpg or .jpeg){hint}")
             files[split_name] += images
             labels[split_name] += [label] * len(images)
         if not files[split_name]:
             raise DataError(f"{name}: {folder} has no class sub-folders of images (expected {folder}/CLASS/*.png)")
+    for split_name in ("validation", "test"):
+        if split_name not in files:
+            train = split_dirs["train"]
+            files["train"], labels["train"], files[split_name], labels[split_name] = carve_files(
+                files["train"], labels["train"], lambda p, t=train: p.relative_to(t).as_posix(), split_name, name
+            )
     cache = _cache_file(root, files, labels, image_size)
     splits = _read_cache(cache) if cache is not None and cache.is_file() else None
     if splits is None:
@@ -303,6 +328,50 @@ def load_folder(path: str | os.PathLike, image_size: int = 0) -> Dataset:
         if cache is not None:
             _write_cache(cache, splits, name)
     return make_dataset(name, splits, len(classes), tuple(classes))
+
+
+_SPLIT_NAMES = "train/, validation/ (or val/) and test/"
+
+
+def _split_folders(root: Path, name: str) -> dict[str, Path]:
+    """`{split: folder}` of a folder dataset: its split folders (`SPLIT_FOLDERS`) if it has `train/`,
+    else `{"train": root}`. A folder beside `train/` that names no split, or two names of one split,
+    is one line: a split is never silently ignored."""
+    if not (root / "train").is_dir():
+        return {"train": root}
+    found = {p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")}
+    out = {}
+    for split_name, names in SPLIT_FOLDERS.items():
+        present = [n for n in names if n in found]
+        if len(present) > 1:
+            raise DataError(f"{name}: {' and '.join(f'{n}/' for n in present)} both name the {split_name} split")
+        if present:
+            out[split_name] = root / present[0]
+    other = sorted(found - {n for names in SPLIT_FOLDERS.values() for n in names})
+    if other:
+        raise DataError(
+            f"{name}: beside train/ it has {', '.join(f'{n}/' for n in other)}, which names no split "
+            f"(the split folders are {_SPLIT_NAMES}; class folders go inside them)"
+        )
+    return out
+
+
+def carve_files(
+    files: list[Path], labels: list[int], key, split_name: str, name: str
+) -> tuple[list[Path], list[int], list[Path], list[int]]:
+    """`(train files, labels, held-out files, labels)`: the images whose `key(path)` (e.g. CLASS/NAME)
+    hashes into `split_name`'s band of width `HOLDOUT` are held out, so an image's split depends on
+    its own name alone. If the band holds none (a tiny folder), the image of lowest hash in it is."""
+    band = (CARVE_SEEDS[split_name] - 1) * HOLDOUT
+    u = np.array([int(hashlib.sha256(key(p).encode()).hexdigest()[:12], 16) / 16**12 for p in files])
+    held = (u >= band) & (u < band + HOLDOUT)
+    if not held.any():
+        held[np.argmin(np.where(u >= band, u, u + 1))] = True  # the lowest hash at or above the band
+    if held.all():
+        raise DataError(f"{name}: {len(files)} training image(s): too few to hold one out for the {split_name} split")
+    keep = np.flatnonzero(~held)
+    out = np.flatnonzero(held)
+    return [files[i] for i in keep], [labels[i] for i in keep], [files[i] for i in out], [labels[i] for i in out]
 
 
 def _decode(files: dict[str, list[Path]], labels: dict[str, list[int]], image_size: int, name: str) -> dict:
@@ -418,12 +487,21 @@ def read_image(path: Path) -> np.ndarray:
     try:
         with Image.open(path) as im:
             im.load()
-            grey = im.mode in ("1", "L", "I", "I;16", "F") or (im.mode == "P" and _grey_palette(im))
-            im = im.convert("L" if grey else "RGB")
-            array = np.asarray(im, np.uint8)
+            if im.mode.startswith("I"):  # 16-bit greyscale PNG ("I;16", or "I" in older Pillows)
+                array = _from_16_bit(np.asarray(im), path)
+            else:
+                grey = im.mode in ("1", "L", "LA") or (im.mode in ("P", "PA") and _grey_palette(im))
+                array = np.asarray(im.convert("L" if grey else "RGB"), np.uint8)
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
         raise DataError(f"cannot read the image {path}: it is corrupt or not an image ({type(e).__name__})") from None
     return array[..., None] if array.ndim == 2 else array
+
+
+def _from_16_bit(pixels: np.ndarray, path: Path) -> np.ndarray:
+    """16-bit greyscale [H, W] (0-65535) -> uint8 [H, W], scaled (65535 -> 255) and rounded."""
+    if pixels.size and (pixels.min() < 0 or pixels.max() > 65535):
+        raise DataError(f"cannot read the image {path}: its {pixels.dtype} values are not 16-bit greyscale (0-65535)")
+    return np.rint(pixels.astype(np.float64) / 257).astype(np.uint8)
 
 
 def _grey_palette(im) -> bool:
@@ -535,6 +613,33 @@ def fit_config(config: Config, info: DatasetInfo) -> Config:
         return config.replace(**changes).validate()
     except ConfigError as e:
         raise DataError(f"with the {h}x{w} images of {info.name}: {e}") from None
+
+
+def fingerprint(dataset) -> dict:
+    """`{"dataset": name, SPLIT: {"images": N, "sha256": digest}}`: what a run trained and was
+    evaluated on. The digest covers each split's images (their shape and bytes) and labels, so the
+    same data gives the same fingerprint wherever it was read from (tfds, the MNIST files, a folder)."""
+    out = {"dataset": info_of(dataset).name}
+    for split_name in SPLITS:
+        split = getattr(dataset, split_name)
+        images, labels = np.ascontiguousarray(split.images), np.ascontiguousarray(split.labels, np.int64)
+        h = hashlib.sha256(f"{images.shape} {images.dtype}\n".encode())
+        h.update(images.data)
+        h.update(labels.data)
+        out[split_name] = {"images": int(len(labels)), "sha256": h.hexdigest()[:16]}
+    return out
+
+
+def changed_splits(recorded: dict | None, now: dict, splits: tuple[str, ...]) -> str | None:
+    """None if `splits` are as `recorded` (or nothing was recorded); else what changed, in words."""
+    if not recorded:
+        return None
+    changed = [
+        f"{s} ({recorded[s]['images']} images then, {now[s]['images']} now)"
+        for s in splits
+        if s in recorded and recorded[s] != now[s]
+    ]
+    return "; ".join(changed) or None
 
 
 def write_folder(dataset, root: str | os.PathLike, limit: int | None = None) -> Path:

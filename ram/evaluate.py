@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 
 import chex
 import jax
@@ -163,6 +164,13 @@ def evaluate_run(
     """
     run = rundir.load_run(run_dir, config)
     config = datasets.fit_config(run.config, datasets.info_of(data))
+    recorded = rundir.RunDir(run_dir).read_data()
+    if changed := datasets.changed_splits(recorded, datasets.fingerprint(data), ("validation", "test")):
+        print(
+            f"ram: warning: the data differs from what {run_dir} trained with, in {changed}; "
+            "the errors are on today's data",
+            file=sys.stderr,
+        )
     mc_samples = mc_samples or config.mc_samples
     test = make_evaluator(run.graphdef, config, "test", data.test, mc_samples)
     val = make_evaluator(run.graphdef, config, "validation", data.validation, 1)

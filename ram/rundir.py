@@ -10,6 +10,7 @@
     run_dir/best/<s>/         orbax: the parameters with the lowest validation error
     run_dir/lock              the PID of the process training in the folder
     run_dir/eval-cpu.json     a GPU-trained run's `ram eval --json` on a CPU (recorded runs only)
+    run_dir/data.json         the dataset it trained on: each split's size and digest (`ram.datasets.fingerprint`)
     run_dir/events.out.tfevents.*   TensorBoard: the metrics and each validation's glimpse figure (`ram.events`)
 
 In memory every train state and parameter tree has a leading seed axis [N, ...]. On disk a
@@ -46,6 +47,7 @@ import orbax.checkpoint as ocp
 from flax import nnx
 
 from ram.config import Config
+from ram.datasets import absolute_folder
 from ram.errors import RamError
 from ram.step import init_model, seed_slice, stack
 
@@ -60,6 +62,7 @@ CONFIG, SEEDS, INIT_FROM, METRICS, RESULTS, BEST_JSON, LOCK = (
 )
 CHECKPOINTS, BEST = "checkpoints", "best"
 EVAL_CPU = "eval-cpu.json"  # a GPU run's re-evaluation on a CPU (experiments/ keeps it for the cited runs)
+DATA = "data.json"  # the dataset a run trained on (runs from before session 13 lack it)
 
 # Per-seed figures of results.json; each is a list with one entry per seed.
 PER_SEED = ("best_step", "val_error_pct", "test_error_pct", "test_error_mc_pct", "test_error_expected_pct")
@@ -453,6 +456,15 @@ class RunDir:
             raise RamError(f"{path} does not exist: the run has not finished")
         return upgrade_results(_read_json(path, "evaluate the run again with ram eval"))
 
+    def write_data(self, fingerprint: dict) -> None:
+        if self.writes():
+            _atomic_write(self.path / DATA, json.dumps(fingerprint, indent=2))
+
+    def read_data(self) -> dict | None:
+        """The fingerprint of the dataset the run trained on; None for a run that did not record one."""
+        path = self.path / DATA
+        return _read_json(path, "delete it to evaluate without the check") if path.is_file() else None
+
     def write_origin(self, origin: dict) -> None:
         if self.writes():
             _atomic_write(self.path / INIT_FROM, json.dumps(origin, indent=2))
@@ -651,7 +663,9 @@ class ConfigMismatch(RamError):
 
 # Config fields a resumed run may not change without saying so; `train_steps` has its own rules.
 def check_resumable(saved: Config, config: Config, path: Path) -> None:
-    """Raises `ConfigMismatch` naming every field in which `config` differs from the saved one."""
+    """Raises `ConfigMismatch` naming every field in which `config` differs from the saved one (a
+    relative folder path saved by an older ram is compared as the current directory resolves it)."""
+    saved = absolute_folder(saved)
     differ = [
         f"{f.name}={getattr(config, f.name)!r} (the run has {getattr(saved, f.name)!r})"
         for f in dataclasses.fields(Config)

@@ -205,8 +205,10 @@ def train_and_evaluate(
 
     if num_seeds < 1:
         raise RamError(f"--seeds={num_seeds}: must be at least 1")
-    config = datasets.fit_config(config, datasets.info_of(data))  # classes, channels: recorded in config.json
+    # Classes, channels and an absolute folder path: recorded in config.json.
+    config = datasets.fit_config(datasets.absolute_folder(config), datasets.info_of(data))
     num_train = len(data.train.labels)
+    data_fingerprint = datasets.fingerprint(data)  # recorded in data.json; `ram eval` checks it
     run = rundir.RunDir(run_dir)
     mesh = step.make_mesh()
     if mesh is not None and config.batch_size % mesh.size:
@@ -225,11 +227,18 @@ def train_and_evaluate(
     with run.lock(), Interrupt() as interrupt, contextlib.ExitStack() as opened:
         opened.callback(run.wait)
         continuing = run.prepare(config, resume, num_seeds)  # under the lock: a second process writes nothing
+        if not continuing:
+            run.write_data(data_fingerprint)
         if origin:
             run.write_origin(origin)
         best, best_params, wall_before = Best.fresh(num_seeds), None, 0.0
         if continuing:
             states, extra, best_params = run.restore_latest(states, num_seeds)
+            changed = datasets.changed_splits(run.read_data(), data_fingerprint, datasets.SPLITS)
+            if changed and run.writes():  # said once the checkpoint restores: a failed resume stays one line
+                print(
+                    f"ram: warning: {run.path} goes on with other data than it started with: {changed}", file=sys.stderr
+                )
             at = int(states.step[0])
             if at > config.train_steps:
                 raise RamError(f"--resume: the run is already at step {at}, past train_steps={config.train_steps}")

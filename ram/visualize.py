@@ -317,15 +317,16 @@ def plot_curves(run_dir: str | os.PathLike) -> Path:
         return np.asarray([np.nan if r.get(key) is None else r[key] for r in rows], np.float64)
 
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
+    marker = "o" if len(rows) < 3 else None  # a line of one point draws nothing
     # Loss parts; `baseline` is the name runs logged before `baseline` became a config field.
     parts = ("train_cross_entropy", "train_reinforce", "train_baseline_mse", "train_baseline", "train_loss")
     for i, key in enumerate(k for k in parts if k in rows[0]):
-        axes[0].plot(step, col(key), color=f"C{i}", label=key.removeprefix("train_"))
+        axes[0].plot(step, col(key), color=f"C{i}", marker=marker, label=key.removeprefix("train_"))
     axes[0].set_title("loss parts (train)")
-    axes[1].plot(step, col("train_reward"), color="C0")
+    axes[1].plot(step, col("train_reward"), color="C0", marker=marker)
     axes[1].set_title("reward (train accuracy)")
-    axes[2].plot(step, 100 * (1 - col("train_reward")), color="C0", label="train")
-    axes[2].plot(step, col("val_error_pct"), color="C1", label="validation")
+    axes[2].plot(step, 100 * (1 - col("train_reward")), color="C0", marker=marker, label="train")
+    axes[2].plot(step, col("val_error_pct"), color="C1", marker=marker, label="validation")
     for ax in (axes[0], axes[2]):  # one legend entry per name, also with one line per seed
         handles, labels = ax.get_legend_handles_labels()
         unique = dict(zip(labels, handles, strict=True))

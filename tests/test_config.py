@@ -28,6 +28,8 @@ def test_overrides_are_typed():
     "overrides, message",
     [
         (["colour=red"], "unknown config field 'colour'"),
+        (["train_step=10"], "unknown config field 'train_step'; did you mean train_steps\\?"),
+        (["train_steps=50", "warmup_steps=0"], "set steps_per_call too for a short run"),
         (["num_glimpses"], "not of the form key=value"),
         (["num_glimpses=two"], "expected a value of type int"),
         (["num_glimpses=0"], "at least 1 glimpse"),

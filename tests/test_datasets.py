@@ -90,11 +90,90 @@ def test_folder_without_splits_and_colour(tmp_path):
     write_png(tmp_path / "dog" / "rgb.jpg", rng.integers(0, 256, (6, 8, 3), dtype=np.uint8))
     ds = datasets.load_dataset(f"folder:{tmp_path}")
     assert ds.info.class_names == ("cat", "dog") and ds.info.channels == 3 and ds.info.image_shape == (6, 8)
-    assert [len(s.labels) for s in (ds.train, ds.validation, ds.test)] == [17, 2, 2]
+    sizes = [len(s.labels) for s in (ds.train, ds.validation, ds.test)]
+    assert sum(sizes) == 21 and min(sizes) >= 1
     grey = ds.train.images[0]  # cat/0.png
     np.testing.assert_array_equal(grey[..., 0], grey[..., 2])
     resized = datasets.load_dataset(f"folder:{tmp_path}", image_size=4)
     assert resized.train.images.shape[1:] == (4, 4, 3)
+
+
+def test_a_carved_split_depends_on_each_image_alone(tmp_path):
+    """Synthetic images, each distinct: validation and test carved from a flat folder hold about a
+    tenth each, are disjoint, and keep every image where it was when images are added or removed (a
+    model's test set never takes in what it trained on)."""
+    rng = np.random.default_rng(0)
+    pixels = {}
+
+    def add(cls, i):
+        image = rng.integers(0, 256, (4, 4), dtype=np.uint8)
+        pixels[image.tobytes()] = f"{cls}/{i}.png"
+        write_png(tmp_path / cls / f"{i}.png", image)
+
+    def where(ds):
+        return {
+            pixels[im.tobytes()]: split
+            for split in ("train", "validation", "test")
+            for im in getattr(ds, split).images[..., 0]
+        }
+
+    for cls in ("a", "b"):
+        for i in range(200):
+            add(cls, i)
+    before = where(datasets.load_dataset(f"folder:{tmp_path}"))
+    counts = {s: list(before.values()).count(s) for s in ("train", "validation", "test")}
+    assert len(before) == 400 and 20 <= counts["validation"] <= 60 and 20 <= counts["test"] <= 60, counts
+    for cls in ("a", "b"):
+        for i in range(200, 260):
+            add(cls, i)
+    (tmp_path / "a" / "0.png").unlink()
+    after = where(datasets.load_dataset(f"folder:{tmp_path}"))
+    assert len(after) == 519
+    assert all(after[f] == split for f, split in before.items() if f != "a/0.png")
+    assert {s for f, s in after.items() if f not in before} == {"train", "validation", "test"}
+    tiny = tmp_path / "tiny"
+    for cls in ("a", "b"):
+        write_png(tiny / cls / "0.png", np.zeros((4, 4), np.uint8))
+        write_png(tiny / cls / "1.png", np.ones((4, 4), np.uint8))
+    ds = datasets.load_dataset(f"folder:{tiny}")  # a band that holds none still gets an image
+    assert [len(s.labels) for s in (ds.train, ds.validation, ds.test)] == [2, 1, 1]
+
+
+def test_split_folders_greyscale_kinds_and_one_class(tmp_path):
+    """Synthetic images: val/ is the validation split; a folder beside train/ that names no split, a
+    single class, and split folders without train/ are one line each; 16-bit greyscale PNGs are
+    scaled to 8 bits and greyscale with alpha stays one channel."""
+    from PIL import Image
+
+    def fails(path, message):
+        with pytest.raises(DataError, match=message) as e:
+            datasets.load_dataset(f"folder:{path}")
+        assert "\n" not in str(e.value)
+
+    for split, n in (("train", 6), ("val", 2), ("test", 3)):
+        for cls in ("a", "b"):
+            for i in range(n):
+                write_png(tmp_path / "tv" / split / cls / f"{i}.png", np.full((4, 4), i, np.uint8))
+    ds = datasets.load_dataset(f"folder:{tmp_path / 'tv'}")
+    assert [len(s.labels) for s in (ds.train, ds.validation, ds.test)] == [12, 4, 6]
+    (tmp_path / "tv" / "testing").mkdir()
+    fails(tmp_path / "tv", r"beside train/ it has testing/, which names no split")
+    (tmp_path / "tv" / "testing").rmdir()
+    (tmp_path / "tv" / "validation").mkdir()
+    fails(tmp_path / "tv", r"validation/ and val/ both name the validation split")
+    (tmp_path / "tv" / "validation").rmdir()
+    (tmp_path / "tv" / "train").rename(tmp_path / "tv" / "training")
+    fails(tmp_path / "tv", r"class folder .*/test has no images .* but folders: name the splits train/")
+    write_png(tmp_path / "one" / "a" / "0.png", np.zeros((4, 4), np.uint8))
+    fails(tmp_path / "one", r"has one class folder \(a\); a classifier needs at least two")
+
+    deep = np.arange(16, dtype=np.uint16).reshape(4, 4) * 4369  # 0 .. 65535
+    write_png(tmp_path / "kinds" / "a" / "0.png", deep)
+    assert Image.open(tmp_path / "kinds" / "a" / "0.png").mode.startswith("I")
+    la = np.stack([np.arange(16, dtype=np.uint8).reshape(4, 4), np.full((4, 4), 255, np.uint8)], -1)
+    Image.fromarray(la, "LA").save(tmp_path / "kinds" / "a" / "1.png")
+    np.testing.assert_array_equal(datasets.read_image(tmp_path / "kinds" / "a" / "0.png")[..., 0], deep // 257)
+    np.testing.assert_array_equal(datasets.read_image(tmp_path / "kinds" / "a" / "1.png"), la[..., :1])
 
 
 def test_a_decoded_folder_is_cached_until_its_images_change(tmp_path, monkeypatch, capsys):
@@ -155,17 +234,20 @@ def test_bad_folders_say_what_is_wrong_in_one_line(tmp_path):
     fails(tmp_path / "empty", "has no class sub-folders")
     (tmp_path / "noimages" / "train" / "a").mkdir(parents=True)
     (tmp_path / "noimages" / "train" / "a" / "notes.txt").write_text("not an image")
+    write_png(tmp_path / "noimages" / "train" / "b" / "0.png", np.zeros((4, 4), np.uint8))
     fails(tmp_path / "noimages", "the class folder .*/train/a has no images")
     write_png(tmp_path / "corrupt" / "a" / "0.png", np.zeros((4, 4), np.uint8))
+    write_png(tmp_path / "corrupt" / "b" / "0.png", np.zeros((4, 4), np.uint8))
     (tmp_path / "corrupt" / "a" / "1.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     fails(tmp_path / "corrupt", "cannot read the image .*corrupt/a/1.png")
-    write_png(tmp_path / "mixed" / "a" / "0.png", np.zeros((4, 4), np.uint8))
-    write_png(tmp_path / "mixed" / "b" / "0.png", np.zeros((5, 4), np.uint8))
+    write_png(tmp_path / "mixed" / "train" / "a" / "0.png", np.zeros((4, 4), np.uint8))
+    write_png(tmp_path / "mixed" / "train" / "b" / "0.png", np.zeros((5, 4), np.uint8))
+    write_png(tmp_path / "mixed" / "val" / "a" / "0.png", np.zeros((4, 4), np.uint8))
+    write_png(tmp_path / "mixed" / "test" / "b" / "0.png", np.zeros((4, 4), np.uint8))
     fails(tmp_path / "mixed", r"mixed sizes .*a/0.png is 4x4, .*b/0.png is 5x4\); set image_size=S")
-    write_png(tmp_path / "mixed" / "a" / "1.png", np.zeros((4, 4), np.uint8))
-    write_png(tmp_path / "mixed" / "b" / "1.png", np.zeros((5, 4), np.uint8))
     assert datasets.load_dataset(f"folder:{tmp_path / 'mixed'}", image_size=3).train.images.shape[1:] == (3, 3, 1)
     write_png(tmp_path / "extra" / "train" / "a" / "0.png", np.zeros((4, 4), np.uint8))
+    write_png(tmp_path / "extra" / "train" / "b" / "0.png", np.zeros((4, 4), np.uint8))
     write_png(tmp_path / "extra" / "test" / "z" / "0.png", np.zeros((4, 4), np.uint8))
     fails(tmp_path / "extra", r"has class folder\(s\) \['z'\] that the training split lacks")
     (tmp_path / "extra" / "test" / "z" / "0.png").unlink()

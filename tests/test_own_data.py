@@ -53,7 +53,9 @@ def colour_folder(root, n_per_class=12, size=16, seed=0):
     return root
 
 
-def test_colour_folder_trains_evaluates_visualises_and_logs(capsys, tmp_path):
+def test_colour_folder_trains_evaluates_visualises_and_logs(capsys, tmp_path, monkeypatch):
+    """Also: a relative folder path is recorded as an absolute one, and the run's data.json makes
+    `ram eval` say when the folder's test images changed since training."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -61,12 +63,21 @@ def test_colour_folder_trains_evaluates_visualises_and_logs(capsys, tmp_path):
 
     folder = colour_folder(tmp_path / "images")
     run_dir = tmp_path / "run"
-    out = run(capsys, "train", "mnist28", f"dataset=folder:{folder}", *SMALL, "--run-dir", run_dir)
+    monkeypatch.chdir(tmp_path)
+    out = run(capsys, "train", "mnist28", "dataset=folder:images", *SMALL, "--run-dir", run_dir)
     trained = json.loads(out[out.index("{") :])
     config = json.loads((run_dir / "config.json").read_text())
     assert (config["num_classes"], config["channels"], config["canvas"]) == (3, 3, 16)  # from the data
+    assert config["dataset"] == f"folder:{folder}"
+    data = json.loads((run_dir / "data.json").read_text())
+    assert data["train"]["images"] + data["validation"]["images"] == 36 and data["test"]["images"] == 18
+    monkeypatch.chdir(run_dir)  # elsewhere: the recorded path still names the folder
     evaluated = json.loads(run(capsys, "eval", run_dir, "--json"))
     assert evaluated["test_error_pct"] == trained["test_error_pct"]
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(folder / "test" / "red" / "new.png")
+    assert main(["eval", str(run_dir), "--json"]) == 0
+    assert "the data differs from what" in capsys.readouterr().err
+    (folder / "test" / "red" / "new.png").unlink()
 
     # TensorBoard: every number of metrics.jsonl, and the glimpse figure of each validation.
     lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]

@@ -452,3 +452,21 @@ def test_without_weight_decay_the_optimiser_state_is_unchanged():
     adam = optax.adam(step.learning_rate_schedule(TINY))
     before = optax.chain(optax.clip_by_global_norm(TINY.grad_clip), adam).init(params)
     assert jax.tree.structure(step.make_optimizer(TINY).init(params)) == jax.tree.structure(before)
+
+
+def test_a_run_records_its_data_and_says_when_it_goes_on_with_other_data(tmp_path, synthetic, capsys):
+    """Synthetic arrays: data.json holds each split's size and digest; resuming with other training
+    images says so in one line, and the record stays that of the data the run started with."""
+    from ram import datasets
+
+    config = TINY.replace(schedule="constant", warmup_steps=0, eval_every=10, train_steps=20)
+    train.train_and_evaluate(config, tmp_path, synthetic, progress=False)
+    recorded = json.loads((tmp_path / "data.json").read_text())
+    assert recorded == datasets.fingerprint(synthetic) and recorded["train"]["images"] == 64
+    capsys.readouterr()
+    (tmp_path / "results.json").unlink()
+    other = synthetic._replace(train=Split(255 - synthetic.train.images, synthetic.train.labels))
+    train.train_and_evaluate(config.replace(train_steps=30), tmp_path, other, resume=True, progress=False)
+    err = capsys.readouterr().err
+    assert "goes on with other data than it started with: train (64 images then, 64 now)" in err
+    assert json.loads((tmp_path / "data.json").read_text()) == recorded

@@ -116,3 +116,17 @@ def test_plot_draws_a_multi_seed_run(tmp_path):
     with Image.open(visualize.plot_curves(tmp_path)) as im:
         for colour in ((31, 119, 180), (255, 127, 14)):  # train (C0) and validation (C1), a line per seed
             assert colour_share(im, colour) > 1e-3
+
+
+def test_plot_of_a_single_validation_shows_its_points(tmp_path, monkeypatch):
+    """One validation so far (made-up numbers, no training): the curves mark their single points
+    rather than draw lines of one point, which show nothing."""
+    keys = ("train_cross_entropy", "train_reinforce", "train_loss", "train_reward")
+    row = {"step": 100, **{k: 0.5 for k in keys}, "val_error_pct": 20.0}
+    (tmp_path / "metrics.jsonl").write_text(json.dumps(row) + "\n")
+    figures = []
+    real = visualize.save_figure
+    monkeypatch.setattr(visualize, "save_figure", lambda fig, *a, **kw: figures.append(fig) or real(fig, *a, **kw))
+    assert visualize.plot_curves(tmp_path).is_file()
+    lines = [line for ax in figures[0].axes for line in ax.get_lines()]
+    assert len(lines) == 6 and all(line.get_marker() == "o" for line in lines)
