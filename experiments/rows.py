@@ -700,6 +700,23 @@ ROWS: dict[str, Row] = {
         )
         for seed in (1, 2)
     },
+    # For the next GPU session (not yet run): translated60-g8-lstm-gpu-m4-both-wd03 overfit (train error
+    # 0.003% at the end, validation flat at 0.92-1.03% over its last 20k steps): the same with weight
+    # decay 0.1, the largest of the 28x28 sweep.
+    "translated60-g8-lstm-gpu-m4-both-wd1": _row(
+        "translated60",
+        8,
+        120_000,
+        1.20,
+        *GPU[:-1],
+        "batch_size=256",
+        "samples_per_image=4",
+        "baseline=both",
+        "weight_decay=0.1",
+        public=0.94,
+        target=0.94,
+        note="translated60-g8-lstm-gpu-m4-both-wd03 with weight decay 0.1",
+    ),
     "translated60-g8-lstm-wd": _row(
         "translated60",
         8,
