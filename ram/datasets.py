@@ -15,7 +15,8 @@ training split (label i is the i-th name). `val/` and `valid/` are read as `vali
 folder beside `train/` is an error, so a split is never silently ignored. A split the dataset does
 not have is carved from its training split, the same on every machine and run: in a folder, each
 image whose path (CLASS/NAME) hashes into a fixed `HOLDOUT` band (`carve_files`), so adding or
-removing images never moves another image between splits; in arrays and tfds datasets, a fixed
+removing images never moves another image between splits (unless the folder is too small to put
+an image in each band); in arrays and tfds datasets, a fixed
 `HOLDOUT` share chosen by a fixed seed (`carve`). Greyscale images (16-bit ones scaled to 8 bits)
 give 1 channel; a dataset with any colour image gives 3 (alpha dropped). Every image must have one
 size, unless `image_size=S` resizes them all to S x S.
@@ -44,6 +45,7 @@ import hashlib
 import os
 import socket
 import sys
+import unicodedata
 import uuid
 import zipfile
 from pathlib import Path
@@ -334,20 +336,20 @@ _SPLIT_NAMES = "train/, validation/ (or val/) and test/"
 
 
 def _split_folders(root: Path, name: str) -> dict[str, Path]:
-    """`{split: folder}` of a folder dataset: its split folders (`SPLIT_FOLDERS`) if it has `train/`,
-    else `{"train": root}`. A folder beside `train/` that names no split, or two names of one split,
-    is one line: a split is never silently ignored."""
-    if not (root / "train").is_dir():
+    """`{split: folder}` of a folder dataset: its split folders (`SPLIT_FOLDERS`, in any case) if it
+    has `train/`, else `{"train": root}`. A folder beside `train/` that names no split, or two names
+    of one split, is one line: a split is never silently ignored."""
+    found = {p.name: p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")}
+    if "train" not in {n.lower() for n in found}:
         return {"train": root}
-    found = {p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")}
     out = {}
     for split_name, names in SPLIT_FOLDERS.items():
-        present = [n for n in names if n in found]
+        present = sorted(n for n in found if n.lower() in names)
         if len(present) > 1:
             raise DataError(f"{name}: {' and '.join(f'{n}/' for n in present)} both name the {split_name} split")
         if present:
-            out[split_name] = root / present[0]
-    other = sorted(found - {n for names in SPLIT_FOLDERS.values() for n in names})
+            out[split_name] = found[present[0]]
+    other = sorted(n for n in found if not any(n.lower() in names for names in SPLIT_FOLDERS.values()))
     if other:
         raise DataError(
             f"{name}: beside train/ it has {', '.join(f'{n}/' for n in other)}, which names no split "
@@ -361,17 +363,26 @@ def carve_files(
 ) -> tuple[list[Path], list[int], list[Path], list[int]]:
     """`(train files, labels, held-out files, labels)`: the images whose `key(path)` (e.g. CLASS/NAME)
     hashes into `split_name`'s band of width `HOLDOUT` are held out, so an image's split depends on
-    its own name alone. If the band holds none (a tiny folder), the image of lowest hash in it is."""
+    its own name alone (the name in Unicode NFC, as macOS and Linux list it alike). If the band holds
+    none (a folder too small to fill it), the image of lowest hash above it is held out instead."""
     band = (CARVE_SEEDS[split_name] - 1) * HOLDOUT
-    u = np.array([int(hashlib.sha256(key(p).encode()).hexdigest()[:12], 16) / 16**12 for p in files])
+    u = np.array([int(hashlib.sha256(_name_bytes(key(p))).hexdigest()[:12], 16) / 16**12 for p in files])
     held = (u >= band) & (u < band + HOLDOUT)
     if not held.any():
         held[np.argmin(np.where(u >= band, u, u + 1))] = True  # the lowest hash at or above the band
     if held.all():
-        raise DataError(f"{name}: {len(files)} training image(s): too few to hold one out for the {split_name} split")
+        raise DataError(
+            f"{name}: too few training images to hold one out for a missing {split_name} split; add images "
+            f"or a {split_name}/ folder"
+        )
     keep = np.flatnonzero(~held)
     out = np.flatnonzero(held)
     return [files[i] for i in keep], [labels[i] for i in keep], [files[i] for i in out], [labels[i] for i in out]
+
+
+def _name_bytes(text: str) -> bytes:
+    """A file name as bytes to hash: NFC, and names that are not UTF-8 kept byte for byte."""
+    return unicodedata.normalize("NFC", text).encode("utf-8", "surrogateescape")
 
 
 def _decode(files: dict[str, list[Path]], labels: dict[str, list[int]], image_size: int, name: str) -> dict:
@@ -424,7 +435,7 @@ def _cache_file(root: Path, files: dict[str, list[Path]], labels: dict[str, list
                     f"folder:{root}: {path} changed while the folder was read ({e.strerror or e})"
                 ) from None
             state = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
-            h.update(f"{split_name}\t{path.relative_to(root)}\t{label}\t{state}\n".encode())
+            h.update(_name_bytes(f"{split_name}\t{path.relative_to(root)}\t{label}\t{state}\n"))
     return folder / f"folder-{where}-{h.hexdigest()[:16]}.npz"
 
 
@@ -615,18 +626,23 @@ def fit_config(config: Config, info: DatasetInfo) -> Config:
         raise DataError(f"with the {h}x{w} images of {info.name}: {e}") from None
 
 
-def fingerprint(dataset) -> dict:
-    """`{"dataset": name, SPLIT: {"images": N, "sha256": digest}}`: what a run trained and was
-    evaluated on. The digest covers each split's images (their shape and bytes) and labels, so the
-    same data gives the same fingerprint wherever it was read from (tfds, the MNIST files, a folder)."""
+def fingerprint(dataset, splits: tuple[str, ...] = SPLITS) -> dict:
+    """`{"dataset": name, SPLIT: {"images": N, "sha256": digest}}` of `splits`: what a run trained and
+    was evaluated on. The digest is that of the sorted per-image digests (each of an image's shape,
+    pixels [H, W, C] and label), so it does not depend on the order the images were read in: the same
+    images and labels give the same fingerprint from tfds, the MNIST files or a folder, on any system."""
     out = {"dataset": info_of(dataset).name}
-    for split_name in SPLITS:
+    for split_name in splits:
         split = getattr(dataset, split_name)
-        images, labels = np.ascontiguousarray(split.images), np.ascontiguousarray(split.labels, np.int64)
-        h = hashlib.sha256(f"{images.shape} {images.dtype}\n".encode())
-        h.update(images.data)
-        h.update(labels.data)
-        out[split_name] = {"images": int(len(labels)), "sha256": h.hexdigest()[:16]}
+        images = np.ascontiguousarray(as_nhwc(np.asarray(split.images)))
+        labels = np.asarray(split.labels).astype(np.int64)
+        head = f"{images.shape[1:]} {images.dtype}".encode()
+        rows = images.reshape(len(images), -1)
+        each = sorted(
+            hashlib.sha256(head + label.tobytes() + row.data).digest()[:16]
+            for row, label in zip(rows, labels, strict=True)
+        )
+        out[split_name] = {"images": int(len(labels)), "sha256": hashlib.sha256(b"".join(each)).hexdigest()[:16]}
     return out
 
 
@@ -635,7 +651,7 @@ def changed_splits(recorded: dict | None, now: dict, splits: tuple[str, ...]) ->
     if not recorded:
         return None
     changed = [
-        f"{s} ({recorded[s]['images']} images then, {now[s]['images']} now)"
+        f"{s} ({(recorded.get(s) or {}).get('images', '?')} images then, {now[s]['images']} now)"
         for s in splits
         if s in recorded and recorded[s] != now[s]
     ]

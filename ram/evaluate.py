@@ -164,8 +164,9 @@ def evaluate_run(
     """
     run = rundir.load_run(run_dir, config)
     config = datasets.fit_config(run.config, datasets.info_of(data))
-    recorded = rundir.RunDir(run_dir).read_data()
-    if changed := datasets.changed_splits(recorded, datasets.fingerprint(data), ("validation", "test")):
+    recorded, compared = rundir.RunDir(run_dir).read_data(), ("validation", "test")
+    changed = recorded and datasets.changed_splits(recorded, datasets.fingerprint(data, compared), compared)
+    if changed and jax.process_index() == 0:
         print(
             f"ram: warning: the data differs from what {run_dir} trained with, in {changed}; "
             "the errors are on today's data",

@@ -463,7 +463,7 @@ class RunDir:
     def read_data(self) -> dict | None:
         """The fingerprint of the dataset the run trained on; None for a run that did not record one."""
         path = self.path / DATA
-        return _read_json(path, "delete it to evaluate without the check") if path.is_file() else None
+        return _read_json(path, "delete it to skip the check of the data") if path.is_file() else None
 
     def write_origin(self, origin: dict) -> None:
         if self.writes():

@@ -2,6 +2,7 @@
 downloads), arrays in memory, fitting a config to the data, and one line for each kind of bad data."""
 
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -131,12 +132,41 @@ def test_a_carved_split_depends_on_each_image_alone(tmp_path):
     assert len(after) == 519
     assert all(after[f] == split for f, split in before.items() if f != "a/0.png")
     assert {s for f, s in after.items() if f not in before} == {"train", "validation", "test"}
+    if os.name == "posix" and sys.platform != "darwin":  # a name that is not UTF-8 (Linux keeps its bytes)
+        image = rng.integers(0, 256, (4, 4), dtype=np.uint8)
+        pixels[image.tobytes()] = "b/cafe.png"
+        write_png(tmp_path / os.fsdecode(b"b/caf\xe9.png"), image)
+        assert len(where(datasets.load_dataset(f"folder:{tmp_path}"))) == 520
     tiny = tmp_path / "tiny"
     for cls in ("a", "b"):
         write_png(tiny / cls / "0.png", np.zeros((4, 4), np.uint8))
         write_png(tiny / cls / "1.png", np.ones((4, 4), np.uint8))
     ds = datasets.load_dataset(f"folder:{tiny}")  # a band that holds none still gets an image
     assert [len(s.labels) for s in (ds.train, ds.validation, ds.test)] == [2, 1, 1]
+
+
+def test_the_fingerprint_is_of_the_images_and_labels_not_their_order_or_layout():
+    """Synthetic arrays: an [N, H, W] triple and the same [N, H, W, 1] dataset, in any order, give
+    one fingerprint; one changed pixel or label changes its split's digest alone."""
+    from ram.data import Mnist
+
+    rng = np.random.default_rng(0)
+    splits = [Split(rng.integers(0, 256, (n, 5, 5), dtype=np.uint8), rng.integers(0, 3, n)) for n in (20, 6, 6)]
+    triple = Mnist(*splits)
+    order = rng.permutation(6)
+    shuffled = datasets.Dataset(
+        splits[0], splits[1], Split(splits[2].images[order][..., None], splits[2].labels[order]), datasets.MNIST_INFO
+    )
+    assert datasets.fingerprint(triple) == datasets.fingerprint(shuffled)
+    changed = splits[2].images.copy()
+    changed[0, 0, 0] ^= 1
+    other = datasets.fingerprint(triple._replace(test=Split(changed, splits[2].labels)))
+    relabelled = datasets.fingerprint(triple._replace(test=Split(splits[2].images, (splits[2].labels + 1) % 3)))
+    before = datasets.fingerprint(triple)
+    assert datasets.changed_splits(before, other, datasets.SPLITS) == "test (6 images then, 6 now)"
+    assert relabelled["test"] != datasets.fingerprint(triple)["test"]
+    assert datasets.changed_splits({"test": {}}, other, ("validation", "test")) == "test (? images then, 6 now)"
+    assert datasets.changed_splits(None, other, datasets.SPLITS) is None
 
 
 def test_split_folders_greyscale_kinds_and_one_class(tmp_path):
@@ -156,23 +186,30 @@ def test_split_folders_greyscale_kinds_and_one_class(tmp_path):
                 write_png(tmp_path / "tv" / split / cls / f"{i}.png", np.full((4, 4), i, np.uint8))
     ds = datasets.load_dataset(f"folder:{tmp_path / 'tv'}")
     assert [len(s.labels) for s in (ds.train, ds.validation, ds.test)] == [12, 4, 6]
+    for split in ("train", "val", "test"):  # as macOS and Windows may name them
+        (tmp_path / "tv" / split).rename(tmp_path / "tv" / split.capitalize())
+    ds = datasets.load_dataset(f"folder:{tmp_path / 'tv'}")
+    assert [len(s.labels) for s in (ds.train, ds.validation, ds.test)] == [12, 4, 6]
+    for split in ("train", "val", "test"):
+        (tmp_path / "tv" / split.capitalize()).rename(tmp_path / "tv" / split)
     (tmp_path / "tv" / "testing").mkdir()
     fails(tmp_path / "tv", r"beside train/ it has testing/, which names no split")
     (tmp_path / "tv" / "testing").rmdir()
     (tmp_path / "tv" / "validation").mkdir()
-    fails(tmp_path / "tv", r"validation/ and val/ both name the validation split")
+    fails(tmp_path / "tv", r"val/ and validation/ both name the validation split")
     (tmp_path / "tv" / "validation").rmdir()
     (tmp_path / "tv" / "train").rename(tmp_path / "tv" / "training")
     fails(tmp_path / "tv", r"class folder .*/test has no images .* but folders: name the splits train/")
     write_png(tmp_path / "one" / "a" / "0.png", np.zeros((4, 4), np.uint8))
     fails(tmp_path / "one", r"has one class folder \(a\); a classifier needs at least two")
 
-    deep = np.arange(16, dtype=np.uint16).reshape(4, 4) * 4369  # 0 .. 65535
+    deep = np.array([0, 128, 129, 385, 386, 1000, 30000, 65535] * 2, np.uint16).reshape(4, 4)
     write_png(tmp_path / "kinds" / "a" / "0.png", deep)
     assert Image.open(tmp_path / "kinds" / "a" / "0.png").mode.startswith("I")
     la = np.stack([np.arange(16, dtype=np.uint8).reshape(4, 4), np.full((4, 4), 255, np.uint8)], -1)
     Image.fromarray(la, "LA").save(tmp_path / "kinds" / "a" / "1.png")
-    np.testing.assert_array_equal(datasets.read_image(tmp_path / "kinds" / "a" / "0.png")[..., 0], deep // 257)
+    eight = [0, 0, 1, 1, 2, 4, 117, 255] * 2  # rounded to the nearest of 65535 / 255 steps
+    np.testing.assert_array_equal(datasets.read_image(tmp_path / "kinds" / "a" / "0.png").ravel(), eight)
     np.testing.assert_array_equal(datasets.read_image(tmp_path / "kinds" / "a" / "1.png"), la[..., :1])
 
 

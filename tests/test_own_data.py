@@ -72,8 +72,9 @@ def test_colour_folder_trains_evaluates_visualises_and_logs(capsys, tmp_path, mo
     data = json.loads((run_dir / "data.json").read_text())
     assert data["train"]["images"] + data["validation"]["images"] == 36 and data["test"]["images"] == 18
     monkeypatch.chdir(run_dir)  # elsewhere: the recorded path still names the folder
-    evaluated = json.loads(run(capsys, "eval", run_dir, "--json"))
-    assert evaluated["test_error_pct"] == trained["test_error_pct"]
+    assert main(["eval", str(run_dir), "--json"]) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out)["test_error_pct"] == trained["test_error_pct"] and "differs" not in out.err
     Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(folder / "test" / "red" / "new.png")
     assert main(["eval", str(run_dir), "--json"]) == 0
     assert "the data differs from what" in capsys.readouterr().err
