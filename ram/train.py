@@ -242,6 +242,8 @@ def train_and_evaluate(
             at = int(states.step[0])
             if at > config.train_steps:
                 raise RamError(f"--resume: the run is already at step {at}, past train_steps={config.train_steps}")
+            if run.writes():
+                print(f"ram: {run.path}: continuing from step {at} of {config.train_steps}", file=sys.stderr)
             best, wall_before = Best.from_json(extra["best"]), extra["wall_time_s"]
             if best_params is None and any(np.isfinite(best.val_error_pct)):  # a checkpoint of an older ram
                 best_params, _ = run.restore_best(states.params, num_seeds)
@@ -299,14 +301,16 @@ def train_and_evaluate(
             for k, v in metrics.items():
                 sums[k] = sums.get(k, 0.0) + np.asarray(v, np.float64)
             count += 1
-            bar.update(at - bar.n)
+            loss = " ".join(f"{x:.3f}" for x in metrics["loss"])
             shown = {"val_err": " ".join(f"{x:.2f}%" for x in last_val)} if last_val is not None else {}
-            bar.set_postfix(loss=" ".join(f"{x:.3f}" for x in metrics["loss"]), **shown, refresh=False)
+            bar.set_postfix(loss=loss, **shown, refresh=False)  # drawn by the update, with this chunk's step
+            bar.update(at - bar.n)
             if at % config.eval_every and at < config.train_steps:
                 continue
             params = step.local_copy(states.params)  # what validation can take on this process's device
             val = [validate(step.seed_slice(params, i), seed=s, step=at)["error_pct"] for i, s in enumerate(seeds)]
             last_val = val
+            bar.set_postfix(loss=loss, val_err=" ".join(f"{x:.2f}%" for x in val))
             best, improved = update_best(best, val, at)
             if improved.any():
                 best_params = select_seeds(
