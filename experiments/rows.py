@@ -97,6 +97,32 @@ FINE_TUNE = (
     "mean_penalty_margin=1.5",
 )
 
+
+# Translated 60x60's regularised recipe (session 12 on): the LSTM recipe with 4 trajectories of each
+# image, the leave-one-out + learned baseline and weight decay; `images` per step.
+def _translated_m4(steps: int, images: int, decay: str, *extra: str, **kw) -> Row:
+    m4 = ("samples_per_image=4", "baseline=both", f"weight_decay={decay}")
+    return _row(
+        "translated60", 8, steps, 1.20, *GPU[:-1], f"batch_size={images}", *m4, *extra, public=0.94, target=0.94, **kw
+    )
+
+
+# Another seed of a batch-1024 GPU recipe (120k steps): `task` is cluttered60 or cluttered100.
+def _gpu_seed(task: str, seed: int) -> Row:
+    paper, public = {"cluttered60": (4.04, 2.63), "cluttered100": (10.83, 5.9)}[task]
+    return _row(
+        task,
+        8,
+        120_000,
+        paper,
+        *GPU_1024,
+        f"seed={seed}",
+        public=public,
+        target=public,
+        note=f"{task}-g8-lstm-gpu-b1024 with seed {seed}",
+    )
+
+
 # Several trajectories per image (session 8), at an equal budget of trajectories: 20k steps of 256
 # trajectories each (5.1M), as 256 images x 1, 64 x 4 or 32 x 8, on cluttered 60x60 with the LSTM
 # recipe of the GPU rows.
@@ -574,18 +600,10 @@ ROWS: dict[str, Row] = {
     # Translated 60x60 overfits (training reward 0.9999 at the end of translated60-g8-lstm-gpu-b1024,
     # validation 1.02-1.10%): the README 28x28 recipe's two regularisers, four trajectories per image
     # with the leave-one-out baseline and weight decay 0.03, on the LSTM recipe, at 256 trajectories a step.
-    "translated60-g8-lstm-m4-both-wd03": _row(
-        "translated60",
-        8,
+    "translated60-g8-lstm-m4-both-wd03": _translated_m4(
         100_000,
-        1.20,
-        *GPU[:-1],
-        "batch_size=64",
-        "samples_per_image=4",
-        "baseline=both",
-        "weight_decay=0.03",
-        public=0.94,
-        target=0.94,
+        64,
+        "0.03",
         note="LSTM recipe, 4 trajectories of each of 64 images, leave-one-out + learned baseline, weight decay 0.03",
     ),
     # The M = 1 control of translated60-g8-lstm-m4-both-wd03: the same weight decay and trajectories
@@ -606,32 +624,11 @@ ROWS: dict[str, Row] = {
     # about 590k images/s together), `bash experiments/bench/gpu_train.sh OUT 530 ROW ROW` should fit
     # one call. Then translated 60x60's regularised recipe (session 12's best) with 4x its images per
     # step, and cluttered 100x100 over more steps, alone (its best was its last validation).
-    **{
-        f"cluttered60-g8-lstm-gpu-b1024-seed{seed}": _row(
-            "cluttered60",
-            8,
-            120_000,
-            4.04,
-            *GPU_1024,
-            f"seed={seed}",
-            public=2.63,
-            target=2.63,
-            note=f"cluttered60-g8-lstm-gpu-b1024 with seed {seed}",
-        )
-        for seed in (1, 2)
-    },
-    "translated60-g8-lstm-gpu-m4-both-wd03": _row(
-        "translated60",
-        8,
+    **{f"cluttered60-g8-lstm-gpu-b1024-seed{seed}": _gpu_seed("cluttered60", seed) for seed in (1, 2)},
+    "translated60-g8-lstm-gpu-m4-both-wd03": _translated_m4(
         120_000,
-        1.20,
-        *GPU[:-1],
-        "batch_size=256",
-        "samples_per_image=4",
-        "baseline=both",
-        "weight_decay=0.03",
-        public=0.94,
-        target=0.94,
+        256,
+        "0.03",
         note="translated60-g8-lstm-m4-both-wd03 on a GPU: 256 images x 4 trajectories, 120k steps",
     ),
     "cluttered100-g8-lstm-gpu-b1024-200k": _row(
@@ -647,19 +644,11 @@ ROWS: dict[str, Row] = {
     # Session 13: seeds 1 and 2 of translated 60x60's recorded recipe (translated60-g8-lstm-m4-both-wd03,
     # seed 0), on the 2-core CPU side by side: the three seeds #18 asks of each final recipe.
     **{
-        f"translated60-g8-lstm-m4-both-wd03-seed{seed}": _row(
-            "translated60",
-            8,
+        f"translated60-g8-lstm-m4-both-wd03-seed{seed}": _translated_m4(
             100_000,
-            1.20,
-            *GPU[:-1],
-            "batch_size=64",
-            "samples_per_image=4",
-            "baseline=both",
-            "weight_decay=0.03",
+            64,
+            "0.03",
             f"seed={seed}",
-            public=0.94,
-            target=0.94,
             note=f"translated60-g8-lstm-m4-both-wd03 with seed {seed}",
         )
         for seed in (1, 2)
@@ -668,34 +657,13 @@ ROWS: dict[str, Row] = {
     # Each pair fits one call of `bash experiments/bench/gpu_train.sh OUT 530 ROW ROW` on one H100:
     # in session 13 a batch-1024 run beside translated60-g8-lstm-gpu-m4-both-wd03 took 428 s and that
     # run 408 s; one batch-1024 run alone took 293 s.
+    **{f"cluttered100-g8-lstm-gpu-b1024-seed{seed}": _gpu_seed("cluttered100", seed) for seed in (1, 2)},
     **{
-        f"cluttered100-g8-lstm-gpu-b1024-seed{seed}": _row(
-            "cluttered100",
-            8,
+        f"translated60-g8-lstm-gpu-m4-both-wd03-seed{seed}": _translated_m4(
             120_000,
-            10.83,
-            *GPU_1024,
+            256,
+            "0.03",
             f"seed={seed}",
-            public=5.9,
-            target=5.9,
-            note=f"cluttered100-g8-lstm-gpu-b1024 with seed {seed}",
-        )
-        for seed in (1, 2)
-    },
-    **{
-        f"translated60-g8-lstm-gpu-m4-both-wd03-seed{seed}": _row(
-            "translated60",
-            8,
-            120_000,
-            1.20,
-            *GPU[:-1],
-            "batch_size=256",
-            "samples_per_image=4",
-            "baseline=both",
-            "weight_decay=0.03",
-            f"seed={seed}",
-            public=0.94,
-            target=0.94,
             note=f"translated60-g8-lstm-gpu-m4-both-wd03 with seed {seed}",
         )
         for seed in (1, 2)
@@ -703,18 +671,10 @@ ROWS: dict[str, Row] = {
     # For the next GPU session (not yet run): translated60-g8-lstm-gpu-m4-both-wd03 overfit (train error
     # 0.003% at the end, validation flat at 0.92-1.03% over its last 20k steps): the same with weight
     # decay 0.1, the largest of the 28x28 sweep.
-    "translated60-g8-lstm-gpu-m4-both-wd1": _row(
-        "translated60",
-        8,
+    "translated60-g8-lstm-gpu-m4-both-wd1": _translated_m4(
         120_000,
-        1.20,
-        *GPU[:-1],
-        "batch_size=256",
-        "samples_per_image=4",
-        "baseline=both",
-        "weight_decay=0.1",
-        public=0.94,
-        target=0.94,
+        256,
+        "0.1",
         note="translated60-g8-lstm-gpu-m4-both-wd03 with weight decay 0.1",
     ),
     "translated60-g8-lstm-wd": _row(
