@@ -243,7 +243,7 @@ def train_and_evaluate(
             if at > config.train_steps:
                 raise RamError(f"--resume: the run is already at step {at}, past train_steps={config.train_steps}")
             if run.writes():
-                print(f"ram: {run.path}: continuing from step {at} of {config.train_steps}", file=sys.stderr)
+                print(f"ram: {run.path}: continuing from step {at} of {config.train_steps}", flush=True)
             best, wall_before = Best.from_json(extra["best"]), extra["wall_time_s"]
             if best_params is None and any(np.isfinite(best.val_error_pct)):  # a checkpoint of an older ram
                 best_params, _ = run.restore_best(states.params, num_seeds)
