@@ -106,8 +106,10 @@ def test_mismatched_settings_and_bad_data_are_one_line(capsys, tmp_path):
         (["task=translated", "canvas=12", "patch_size=4"], "canvas=12: a translated canvas must hold the 16x16"),
     ]:
         code = main(["train", "mnist28", f"dataset=folder:{folder}", *argv, "--run-dir", str(tmp_path / "r")])
-        err = capsys.readouterr().err
+        captured = capsys.readouterr()
+        err = captured.err
         assert code == 2 and err.count("\n") == 1 and err.startswith("ram: error: "), err
+        assert "training" not in captured.out  # said before training is announced
         assert __import__("re").search(message, err), err
 
 
