@@ -63,7 +63,8 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 SPLITS = ("train", "validation", "test")
 SPLIT_FOLDERS = {"train": ("train",), "validation": ("validation", "val", "valid"), "test": ("test",)}
 HOLDOUT = 0.1  # share of the training images carved out for a missing validation (or test) split
-CARVE_SEEDS = {"validation": 1, "test": 2}  # a carved split is fixed by its seed
+CARVE_SEEDS = {"validation": 1, "test": 2}  # arrays and tfds: a carved split is fixed by its seed
+CARVE_BANDS = {"validation": 0.0, "test": HOLDOUT}  # folders: where each carved split's hash band starts
 CACHE_ENV = "RAM_CACHE_DIR"
 CACHE_FORMAT = 2  # bump when the arrays a folder decodes to change (2: carved splits stored, by file)
 CACHE_SAY_MB = 256  # a cache file this large is announced (where it is, and how to turn caching off)
@@ -319,9 +320,8 @@ def load_folder(path: str | os.PathLike, image_size: int = 0) -> Dataset:
             raise DataError(f"{name}: {folder} has no class sub-folders of images (expected {folder}/CLASS/*.png)")
     for split_name in ("validation", "test"):
         if split_name not in files:
-            train = split_dirs["train"]
             files["train"], labels["train"], files[split_name], labels[split_name] = carve_files(
-                files["train"], labels["train"], lambda p, t=train: p.relative_to(t).as_posix(), split_name, name
+                files["train"], labels["train"], split_dirs["train"], split_name, name
             )
     cache = _cache_file(root, files, labels, image_size)
     splits = _read_cache(cache) if cache is not None and cache.is_file() else None
@@ -332,7 +332,7 @@ def load_folder(path: str | os.PathLike, image_size: int = 0) -> Dataset:
     return make_dataset(name, splits, len(classes), tuple(classes))
 
 
-_SPLIT_NAMES = "train/, validation/ (or val/) and test/"
+_SPLIT_NAMES = "train/, validation/ (or val/, valid/) and test/"
 
 
 def _split_folders(root: Path, name: str) -> dict[str, Path]:
@@ -359,14 +359,15 @@ def _split_folders(root: Path, name: str) -> dict[str, Path]:
 
 
 def carve_files(
-    files: list[Path], labels: list[int], key, split_name: str, name: str
+    files: list[Path], labels: list[int], folder: Path, split_name: str, name: str
 ) -> tuple[list[Path], list[int], list[Path], list[int]]:
-    """`(train files, labels, held-out files, labels)`: the images whose `key(path)` (e.g. CLASS/NAME)
+    """`(train files, labels, held-out files, labels)`: the images whose path in `folder` (CLASS/NAME)
     hashes into `split_name`'s band of width `HOLDOUT` are held out, so an image's split depends on
     its own name alone (the name in Unicode NFC, as macOS and Linux list it alike). If the band holds
     none (a folder too small to fill it), the image of lowest hash above it is held out instead."""
-    band = (CARVE_SEEDS[split_name] - 1) * HOLDOUT
-    u = np.array([int(hashlib.sha256(_name_bytes(key(p))).hexdigest()[:12], 16) / 16**12 for p in files])
+    band = CARVE_BANDS[split_name]
+    keys = (_name_bytes(p.relative_to(folder).as_posix()) for p in files)
+    u = np.array([int(hashlib.sha256(k).hexdigest()[:12], 16) / 16**12 for k in keys])
     held = (u >= band) & (u < band + HOLDOUT)
     if not held.any():
         held[np.argmin(np.where(u >= band, u, u + 1))] = True  # the lowest hash at or above the band

@@ -165,6 +165,7 @@ def evaluate_run(
     run = rundir.load_run(run_dir, config)
     config = datasets.fit_config(run.config, datasets.info_of(data))
     recorded, compared = rundir.RunDir(run_dir).read_data(), ("validation", "test")
+    # Nothing recorded (a run of an older ram): nothing to hash.
     changed = recorded and datasets.changed_splits(recorded, datasets.fingerprint(data, compared), compared)
     if changed and jax.process_index() == 0:
         print(
