@@ -68,8 +68,22 @@ DATA = "data.json"  # the dataset a run trained on (runs from before session 13 
 PER_SEED = ("best_step", "val_error_pct", "test_error_pct", "test_error_mc_pct", "test_error_expected_pct")
 
 
-def _abstract(tree):
-    return jax.tree.map(ocp.utils.to_shape_dtype_struct, tree)
+# Orbax starts a new data file once one passes this size (its default is 2 GB), so no file of a
+# checkpoint is over twice it: a run folder's checkpoint goes into git as files of at most 4 MB (an
+# LSTM train state with its Adam moments is about 8 MB).
+CHECKPOINT_FILE_BYTES = 2 << 20
+
+
+def _save_args(tree) -> ocp.args.PyTreeSave:
+    """Orbax's save of a tree of arrays, in data files cut at `CHECKPOINT_FILE_BYTES`."""
+    return ocp.args.PyTreeSave(tree, ocdbt_target_data_file_size=CHECKPOINT_FILE_BYTES)
+
+
+def _restore_args(like) -> ocp.args.PyTreeRestore:
+    """Orbax's restore of a tree shaped like `like` (arrays or their shapes); it reads checkpoints of
+    `_save_args` and of `ocp.args.StandardSave` (every run recorded before session 14), one format."""
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
+    return ocp.args.PyTreeRestore(abstract, restore_args=ocp.checkpoint_utils.construct_restore_args(abstract))
 
 
 def _one_line(e: BaseException) -> str:
@@ -524,9 +538,9 @@ class RunDir:
         """Checkpoints the train states [N, ...], `extra` (JSON) and the best parameters so far [N, ...]
         at `step`: one checkpoint holds all three, so a resumed run's best parameters are those its
         `extra["best"]` describes, whenever the process was stopped."""
-        items = {"state": ocp.args.StandardSave(self._to_disk(states, num_seeds)), "extra": ocp.args.JsonSave(extra)}
+        items = {"state": _save_args(self._to_disk(states, num_seeds)), "extra": ocp.args.JsonSave(extra)}
         if best_params is not None:
-            items["best"] = ocp.args.StandardSave(self._to_disk(best_params, num_seeds))
+            items["best"] = _save_args(self._to_disk(best_params, num_seeds))
         try:
             self._latest().save(step, args=ocp.args.Composite(**items))
         except Exception as e:  # also the failure of the previous (asynchronous) save
@@ -537,12 +551,12 @@ class RunDir:
         restores; an older one is used (and said) when the newest is corrupt. The best parameters are
         None in a checkpoint written before checkpoints held them (then read `best/`)."""
         steps = sorted(self._latest().all_steps(), reverse=True)
-        abstract = _abstract(self._to_disk(like, num_seeds))
+        on_disk = self._to_disk(like, num_seeds)
         corrupt = []  # (step, why) of the newer checkpoints that did not restore
         for step in steps:
-            items = {"state": ocp.args.StandardRestore(abstract), "extra": ocp.args.JsonRestore()}
+            items = {"state": _restore_args(on_disk), "extra": ocp.args.JsonRestore()}
             if (self.path / CHECKPOINTS / str(step) / "best").is_dir():
-                items["best"] = ocp.args.StandardRestore(_abstract(self._to_disk(like.params, num_seeds)))
+                items["best"] = _restore_args(self._to_disk(like.params, num_seeds))
             try:
                 out = self._latest().restore(step, args=ocp.args.Composite(**items))
                 state, extra, best = out["state"], dict(out["extra"]), out.get("best")
@@ -568,7 +582,7 @@ class RunDir:
         try:
             for stale in [s for s in self._best().all_steps() if s >= step]:
                 self._best().delete(stale)
-            self._best().save(step, args=ocp.args.StandardSave(self._to_disk(params, num_seeds)), force=True)
+            self._best().save(step, args=_save_args(self._to_disk(params, num_seeds)), force=True)
             self._best().wait_until_finished()
         except Exception as e:
             raise _write_error(self.path / BEST, e) from None
@@ -588,10 +602,10 @@ class RunDir:
         step = self._best().latest_step() if path.is_dir() else None
         if step is None:
             raise RamError(f"{path} holds no checkpoint: train the run first (ram train ... --run-dir {self.path})")
-        abstract = _abstract(self._to_disk(like, num_seeds))
+        restore = _restore_args(self._to_disk(like, num_seeds))
         for attempt in range(4):
             try:
-                params = self._best().restore(step, args=ocp.args.StandardRestore(abstract))
+                params = self._best().restore(step, args=restore)
                 break
             except Exception as e:
                 time.sleep(0.2 * attempt)

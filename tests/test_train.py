@@ -92,6 +92,38 @@ def test_interrupted_run_resumes_to_the_same_parameters(tmp_path, synthetic, mon
     assert steps == [10, 20, 30, 40]
 
 
+@pytest.mark.parametrize("written_by", ["today", "StandardSave"])
+def test_checkpoints_in_small_files_resume_to_the_same_parameters(tmp_path, synthetic, monkeypatch, written_by):
+    """Orbax's data files are cut once they pass `CHECKPOINT_FILE_BYTES` (here 16 KB, for an LSTM of
+    130 KB of weights), so none is over twice that and a run folder goes into git in small files, and a resumed run ends as an uninterrupted
+    one; so does a run whose checkpoints were written by `ocp.args.StandardSave`, as every run before
+    session 14 was (one file per tree)."""
+    import orbax.checkpoint as ocp
+
+    config = TINY.replace(eval_every=10, core="lstm", core_hidden=64)
+
+    def interrupt():
+        raise KeyboardInterrupt
+
+    def orbax_file_sizes(folder):
+        return [p.stat().st_size for name in ("checkpoints", "best") for p in (folder / name).rglob("*") if p.is_file()]
+
+    monkeypatch.setattr(rundir, "CHECKPOINT_FILE_BYTES", 16 << 10)
+    train.train_and_evaluate(config, tmp_path / "straight", synthetic, progress=False)
+    with monkeypatch.context() as older:
+        if written_by == "StandardSave":
+            older.setattr(rundir, "_save_args", ocp.args.StandardSave)
+        at_the_third_chunk(older, interrupt)
+        with pytest.raises(KeyboardInterrupt):
+            train.train_and_evaluate(config, tmp_path / "cut", synthetic, progress=False)
+    sizes = orbax_file_sizes(tmp_path / "cut")
+    assert sum(sizes) > 500_000  # two train states with Adam's moments, and the best parameters
+    assert (max(sizes) <= 32 << 10) == (written_by == "today")
+    train.train_and_evaluate(config, tmp_path / "cut", synthetic, resume=True, progress=False)
+    assert_same_best(tmp_path / "straight", tmp_path / "cut")
+    assert max(orbax_file_sizes(tmp_path / "straight")) <= 32 << 10
+
+
 @pytest.mark.parametrize(
     "signals, same_request_s, stopped_at",
     [(1, 1.0, 30), (2, 0.0, 20), (2, 60.0, 30)],
