@@ -118,6 +118,8 @@ class Config:
     unroll_glimpses: bool = False  # unroll the episode's scan (XLA sees every glimpse; counts FLOPs right)
     steps_per_call: int = 100  # train steps fused into one compiled call (one lax.scan)
     eval_every: int = 2_000  # validate, checkpoint and log every this many steps
+    # Also part of the evaluation's random stream: the policy's sampled glimpses (not the images) are
+    # drawn per batch, so a run re-evaluates to its recorded numbers with its own value (config.json).
     eval_batch_size: int = 1_000
     mc_samples: int = 10  # trajectories averaged by the MC evaluation
 

@@ -185,7 +185,7 @@ class RunDir:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path).absolute()
         if self.path.exists() and not self.path.is_dir():
-            raise RamError(f"{self.path} is a file, not a run folder: choose another --run-dir")
+            raise RamError(f"{self.path} is a file, not a run folder")
 
     # -- config and seeds ---------------------------------------------------------------------
 
@@ -237,8 +237,17 @@ class RunDir:
         if resume and progress and self.is_run() and self.latest_step() is None:
             # Stopped at its first validation, before the first checkpoint was written: the best
             # parameters and the metrics line of that step have no train state to go on from. Only a
-            # run of this config is cleared (a folder of something else fails to parse, or differs).
+            # run of this config is cleared (a folder of something else fails to parse, or differs),
+            # and only one that got no further (a recorded run copied without its checkpoints is kept).
             check_resumable(self.config(), config, self.path / CONFIG)
+            logged = self.read_metrics()
+            if self.has_results() or len(logged) > 1:
+                done = "finished" if self.has_results() else f"logged up to step {logged[-1]['step']}"
+                raise RamError(
+                    f"--resume: {self.path} {done} but holds no train checkpoint ({CHECKPOINTS}/ is left "
+                    f"out of git and of copies made without it), so it cannot continue; train on from its "
+                    f"best parameters in a new folder: init_from={self.path}"
+                )
             if self.writes():
                 print(f"ram: --resume: {self.path} has no checkpoint yet; starting afresh", file=sys.stderr)
             self._clear_progress()
@@ -601,7 +610,10 @@ class RunDir:
         path = self.path / BEST
         step = self._best().latest_step() if path.is_dir() else None
         if step is None:
-            raise RamError(f"{path} holds no checkpoint: train the run first (ram train ... --run-dir {self.path})")
+            raise RamError(
+                f"{path} holds no checkpoint: the run has no best parameters yet (train it: ram train ... "
+                f"--run-dir {self.path}, with --resume to continue it)"
+            )
         restore = _restore_args(self._to_disk(like, num_seeds))
         for attempt in range(4):
             try:
@@ -692,13 +704,15 @@ def check_resumable(saved: Config, config: Config, path: Path) -> None:
     if saved.train_steps != config.train_steps and config.location_std_final:
         raise ConfigMismatch(
             f"--resume: train_steps={config.train_steps} differs from the run's {saved.train_steps}, the horizon "
-            "of its annealed policy std (location_std_final); start a new run instead",
+            f"of its annealed policy std (location_std_final); train on from its best parameters in a new folder "
+            f"instead (init_from={path.parent})",
             saved,
         )
     if saved.train_steps != config.train_steps and config.schedule != "constant":
         raise ConfigMismatch(
             f"--resume: train_steps={config.train_steps} differs from the run's {saved.train_steps}, the horizon "
-            f"of its {config.schedule} learning-rate schedule; start a new run instead (or use schedule=constant)",
+            f"of its {config.schedule} learning-rate schedule; train on from its best parameters in a new folder "
+            f"instead (init_from={path.parent})",
             saved,
         )
 
@@ -739,8 +753,8 @@ def start_from(parent_path: str | os.PathLike, config: Config, like, num_seeds: 
     n = parent_dir.num_seeds()
     if n not in (1, num_seeds):
         raise RamError(
-            f"init_from={parent_path}: that run trained {n} seeds at once; start {n} seeds (--seeds {n}) "
-            "or one seed from it"
+            f"init_from={parent_path}: that run trained {n} seeds at once; start {n} seeds (--seeds {n}), "
+            "each from its own seed"
         )
     run = load_run(parent_path, parent)
     shapes = lambda tree: jax.tree.map(lambda x: tuple(x.shape[1:]), tree)  # noqa: E731

@@ -5,6 +5,7 @@ Training runs use a tiny model on small random arrays shaped like MNIST (synthet
 import errno
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -170,6 +171,23 @@ def test_a_folder_with_only_a_config_starts_afresh(tmp_path, synthetic):
         train.train_and_evaluate(TINY, tmp_path / "b", synthetic, progress=False)
     with pytest.raises(RamError, match="is a file, not a run folder"):
         train.train_and_evaluate(TINY, tmp_path / "b" / "config.json", synthetic, progress=False)
+
+
+def test_resume_keeps_a_run_copied_without_its_checkpoints(tmp_path, synthetic):
+    """A recorded run in git has no checkpoints/: --resume refuses it in one line and deletes
+    nothing, finished or not (only a run stopped at its first validation starts afresh)."""
+    config = TINY.replace(eval_every=10, train_steps=30)
+    train.train_and_evaluate(config, tmp_path, synthetic, progress=False)
+    shutil.rmtree(tmp_path / "checkpoints")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    with pytest.raises(RamError, match="finished but holds no train checkpoint .* init_from="):
+        train.train_and_evaluate(config, tmp_path, synthetic, resume=True, progress=False)
+    (tmp_path / "results.json").unlink()
+    with pytest.raises(RamError, match="logged up to step 30 but holds no train checkpoint"):
+        train.train_and_evaluate(config, tmp_path, synthetic, resume=True, progress=False)
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == [
+        p for p in before if p.name != "results.json"
+    ]
 
 
 def test_resume_falls_back_to_the_older_checkpoint_when_the_newest_is_corrupt(tmp_path, synthetic, capsys):
