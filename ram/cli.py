@@ -17,6 +17,7 @@ import argparse
 import errno
 import json
 import math
+import os
 import shlex
 import sys
 import time
@@ -318,5 +319,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def entry() -> None:
+    """The `ram` command: `main`, then exit with its code. After an interrupt (130) the process ends
+    at once, once the run's files are written (the train loop has waited for its checkpoints and let
+    go of the lock): the interpreter's own teardown, with JAX's compiler threads stopped mid-work by
+    a second Ctrl-C, ended in a segmentation fault."""
+    code = main()
+    if code == 130:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

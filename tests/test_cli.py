@@ -94,3 +94,22 @@ def test_broken_config_json_fails_in_one_line(capsys, tmp_path, text):
     code, _, err = run(capsys, "eval", str(tmp_path))
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
     assert f"{tmp_path / 'config.json'} is not a valid config" in err
+
+
+def test_the_command_ends_an_interrupted_process_at_once(monkeypatch):
+    """`ram` (cli.entry) exits 130 with os._exit after an interrupt (the interpreter's teardown, with
+    JAX's compiler threads stopped by a second Ctrl-C, could segfault), and through sys.exit otherwise."""
+    from ram import cli
+
+    class Exited(Exception):
+        pass
+
+    def hard_exit(code):
+        raise Exited(code)
+
+    monkeypatch.setattr(cli.os, "_exit", hard_exit)
+    for code in (130, 0, 2):
+        monkeypatch.setattr(cli, "main", lambda code=code: code)
+        with pytest.raises(Exited if code == 130 else SystemExit) as ended:
+            cli.entry()
+        assert ended.value.args[0] == code if code == 130 else ended.value.code == code
