@@ -131,7 +131,10 @@ def cmd_train(args) -> int:
         print(f"\nram: interrupted; continue with: {resume_command(args, run_dir, args.overrides)}", file=sys.stderr)
         return 130
     except rundir.ConfigMismatch as e:  # name the command that continues the run as it was
-        overrides = overrides_between(PRESETS[args.preset], e.saved)
+        # What the data sets (classes, channels; a task=mnist canvas) it sets again: left out.
+        from_data = ("num_classes", "channels", *(("canvas",) if e.saved.task == "mnist" else ()))
+        base = PRESETS[args.preset].replace(**{k: getattr(e.saved, k) for k in from_data})
+        overrides = overrides_between(base, e.saved)
         raise RamError(f"{e}; to continue the run as it was: {resume_command(args, run_dir, overrides)}") from None
     print(json.dumps(results, indent=2))
     return 0

@@ -183,7 +183,7 @@ class RunDir:
     """The files of one run folder. `num_seeds` is read from the folder when it holds a run."""
 
     def __init__(self, path: str | os.PathLike):
-        self.path = Path(path).absolute()
+        self.path = Path(path).expanduser().absolute()
         if self.path.exists() and not self.path.is_dir():
             raise RamError(f"{self.path} is a file, not a run folder")
 
