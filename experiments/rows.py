@@ -670,7 +670,8 @@ ROWS: dict[str, Row] = {
     },
     # For the next GPU session (not yet run): translated60-g8-lstm-gpu-m4-both-wd03 overfit (train error
     # 0.003% at the end, validation flat at 0.92-1.03% over its last 20k steps): the same with weight
-    # decay 0.1, the largest of the 28x28 sweep.
+    # decay 0.1, the largest of the 28x28 sweep. (At the CPU budget, decay 0.1 was worse than 0.03:
+    # rows translated60-g8-lstm-m4-both-wd1*, session 14.)
     "translated60-g8-lstm-gpu-m4-both-wd1": _translated_m4(
         120_000,
         256,
