@@ -306,8 +306,8 @@ def plot_curves(run_dir: str | os.PathLike) -> Path:
     import matplotlib.pyplot as plt
 
     run = rundir.RunDir(run_dir)
-    run.config()  # one line for a folder that is not a run
     if not (run.path / rundir.METRICS).is_file():
+        run.config()  # a folder that is not a run says so
         raise RamError(f"{run.path / rundir.METRICS} does not exist: the run has logged no validation yet")
     rows = run.read_metrics()
     if not rows:
