@@ -653,7 +653,9 @@ ROWS: dict[str, Row] = {
         )
         for seed in (1, 2)
     },
-    # For the next GPU session (not yet run): seeds 1 and 2 of the two GPU recipes still at one seed.
+    # For the next GPU session: seeds 1 and 2 of the two GPU recipes still at one seed. Session 14 started
+    # cluttered100-g8-lstm-gpu-b1024-seed1 on the 2-core CPU (7.5 steps/s alone: about 4.4 hours in all)
+    # and committed its latest checkpoint; `python experiments/run.py ROW` continues it (with --resume).
     # Each pair fits one call of `bash experiments/bench/gpu_train.sh OUT 530 ROW ROW` on one H100:
     # in session 13 a batch-1024 run beside translated60-g8-lstm-gpu-m4-both-wd03 took 428 s and that
     # run 408 s; one batch-1024 run alone took 293 s.
