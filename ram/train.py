@@ -275,18 +275,26 @@ def train_and_evaluate(
             dynamic_ncols=True,
         )
         opened.callback(bar.close)
-        sums, count, last_val = {}, 0, None  # no validation yet: the bar shows none
+        # The train metrics summed since the last validation: a checkpoint between validations keeps
+        # them, so the next metrics line of a resumed run averages the same steps as an uninterrupted one.
+        partial = extra.get("train_since_validation") if continuing else None
+        sums = {k: np.asarray(v, np.float64) for k, v in partial["sums"].items()} if partial else {}
+        count, last_val = partial["count"] if partial else 0, None  # no validation yet: the bar shows none
         saved_at = int(states.step[0]) if continuing else None  # the step of the latest checkpoint
 
-        def checkpoint(at: int, wall: float) -> int:
-            run.save_latest(at, states, {"best": best.to_json(), "wall_time_s": wall}, num_seeds, best_params)
+        def checkpoint(at: int, wall: float, since_validation: dict | None = None) -> int:
+            kept = {"best": best.to_json(), "wall_time_s": wall}
+            if since_validation:
+                kept["train_since_validation"] = since_validation
+            run.save_latest(at, states, kept, num_seeds, best_params)
             return at
 
         while int(states.step[0]) < config.train_steps:
             if interrupt.requested():
                 at = int(states.step[0])
                 if saved_at != at:  # keep the steps since the last validation
-                    checkpoint(at, wall_before + time.perf_counter() - t0)
+                    since = {"count": count, "sums": {k: v.tolist() for k, v in sums.items()}}
+                    checkpoint(at, wall_before + time.perf_counter() - t0, since)
                 raise KeyboardInterrupt
             states, metrics = chunk(states, next(feed), keys)
             metrics = jax.device_get(metrics)

@@ -151,8 +151,13 @@ def test_a_signal_stops_the_run_at_the_next_turn_of_the_loop(
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored
     train.train_and_evaluate(TINY, tmp_path / "cut", synthetic, resume=True, progress=False)
     assert_same_best(tmp_path / "straight", tmp_path / "cut")
-    steps = [json.loads(x)["step"] for x in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
-    assert steps == [20, 40]
+    lines = [
+        [json.loads(x) for x in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
+        for run in ("straight", "cut")
+    ]
+    assert [r["step"] for r in lines[1]] == [20, 40]
+    # The line of step 40 averages steps 21-40 in both, also when the run stopped at step 30.
+    np.testing.assert_allclose(lines[1][1]["train_loss"], lines[0][1]["train_loss"], rtol=1e-5)
 
 
 def stop_at_checkpoint(monkeypatch, at_step: int) -> None:
