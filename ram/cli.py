@@ -131,8 +131,8 @@ def cmd_train(args) -> int:
         print(f"\nram: interrupted; continue with: {resume_command(args, run_dir, args.overrides)}", file=sys.stderr)
         return 130
     except rundir.ConfigMismatch as e:  # name the command that continues the run as it was
-        # Not named: what the data sets again on resume (classes, channels; a task=mnist canvas).
-        from_data = ("num_classes", "channels", *(("canvas",) if e.saved.task == "mnist" else ()))
+        # Not named: what the data sets again on resume.
+        from_data = datasets.fields_from_data(e.saved.task)
         base = PRESETS[args.preset].replace(**{k: getattr(e.saved, k) for k in from_data})
         overrides = overrides_between(base, e.saved)
         raise RamError(f"{e}; to continue the run as it was: {resume_command(args, run_dir, overrides)}") from None

@@ -593,6 +593,11 @@ def info_of(dataset) -> DatasetInfo:
     return DatasetInfo("mnist", MNIST_CLASSES, int(c), (int(h), int(w)), ())
 
 
+def fields_from_data(task: str) -> tuple[str, ...]:
+    """The config fields `fit_config` sets from the data on `task`."""
+    return ("num_classes", "channels", *(("canvas",) if task == "mnist" else ()))
+
+
 def fit_config(config: Config, info: DatasetInfo) -> Config:
     """`config` with `num_classes`, `channels` and (for `task=mnist`) `canvas` taken from the data.
 
@@ -605,9 +610,10 @@ def fit_config(config: Config, info: DatasetInfo) -> Config:
                 f"{field}={getattr(config, field)}: {info.name} has {value} {what}; set {field}={value} "
                 "or leave it out (0 takes it from the data)"
             )
-    changes = {"num_classes": info.num_classes, "channels": info.channels}
+    # canvas (task=mnist): the image as it is
+    from_data = {"num_classes": info.num_classes, "channels": info.channels, "canvas": max(h, w)}
+    changes = {k: from_data[k] for k in fields_from_data(config.task)}
     if config.task == "mnist":
-        changes["canvas"] = max(h, w)  # the image as it is
         if config.train_shift and 2 * config.train_shift >= min(h, w):
             raise DataError(f"train_shift={config.train_shift}: too large for the {h}x{w} images of {info.name}")
     else:
