@@ -38,7 +38,7 @@ def main() -> None:
     images, labels = tasks.train_batch(key, data, cfg, b)
     locations = jax.random.uniform(key, (b, 2), minval=-1, maxval=1)
     graphdef, params = step.init_model(cfg)
-    episode = episode_fn(graphdef, cfg)
+    episode = episode_fn(graphdef, cfg, train=True)  # as the loss runs it (dropout, if any)
     loss = make_loss_fn(graphdef, cfg)
     grad = jax.jit(jax.grad(lambda p: loss(p, images, labels, key, cfg.location_std)[0]))
     train_step = jax.jit(step.make_train_step(graphdef, cfg))

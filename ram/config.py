@@ -109,6 +109,10 @@ class Config:
     # Decoupled weight decay (AdamW's, or SGD's with the same rule): each step every weight matrix
     # shrinks by learning_rate(step) * weight_decay * W; biases and vectors are not decayed. 0 = off.
     weight_decay: float = 0.0
+    # Dropout on the non-recurrent connections (Zaremba et al., 2014): each glimpse's features g_t
+    # on their way into the core, and the classifier's input h_T, drop units at this rate in training
+    # episodes only (inverted dropout: kept units are scaled by 1 / (1 - rate)). 0 = off.
+    dropout: float = 0.0
     # A run folder whose best parameters start this run, under this config's own schedules (a longer
     # budget spread over runs; the optimiser state starts afresh). "": initialise from `seed`.
     init_from: str = ""
@@ -312,6 +316,7 @@ class Config:
         need(self.learning_rate > 0, f"learning_rate={self.learning_rate}: must be positive")
         need(self.grad_clip >= 0, f"grad_clip={self.grad_clip}: must be >= 0 (0 disables clipping)")
         need(self.weight_decay >= 0, f"weight_decay={self.weight_decay}: must be >= 0 (0 = off)")
+        need(0 <= self.dropout < 1, f"dropout={self.dropout}: must be >= 0 (0 = off) and below 1")
         need(
             0 <= self.warmup_steps < self.train_steps,
             f"warmup_steps={self.warmup_steps}: must be >= 0 and below train_steps={self.train_steps} "

@@ -13,7 +13,9 @@ policy is trained by REINFORCE on the log-probability of the location that was a
 or `stop_gradient(h_t)`, i.e. whether their loss terms reach the core and the glimpse network.
 
 `episode_samples_fn` runs `Config.samples_per_image` independent episodes per image for the loss: one
-episode over the batch tiled M times inside the compiled step (never copied on the host).
+episode over the batch tiled M times inside the compiled step (never copied on the host). It runs
+training episodes: with `Config.dropout > 0` they drop units of g_t and h_T (`dropout`); evaluation
+and visualisation run `episode_fn`'s episodes, which never drop.
 """
 
 from __future__ import annotations
@@ -60,18 +62,35 @@ def gaussian_log_prob(x: chex.Array, mean: chex.Array, std: chex.Numeric) -> che
     return jax.scipy.stats.norm.logpdf(x, mean, std).sum(-1)
 
 
+def dropout(key: chex.PRNGKey, x: chex.Array, rate: float) -> chex.Array:
+    """[...] -> [...]: inverted dropout. Each entry is zeroed with probability `rate` and the rest
+    scaled by 1 / (1 - rate), so the expectation is `x`; `rate` 0 returns `x` itself."""
+    if not rate:
+        return x
+    keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
+    return jnp.where(keep, x / (1.0 - rate), 0).astype(x.dtype)
+
+
 def run_episode(
-    model: RAM, images: chex.Array, key: chex.PRNGKey, config: Config, std: chex.Numeric | None = None
+    model: RAM,
+    images: chex.Array,
+    key: chex.PRNGKey,
+    config: Config,
+    std: chex.Numeric | None = None,
+    train: bool = False,
 ) -> Trajectory:
     """Runs `config.num_glimpses` glimpses over `images`.
 
     Args:
       model: the networks (inside `jit`, a module rebuilt by `nnx.merge`).
       images: [B, H, W, C] float images in [0, 1].
-      key: PRNG key for the first location and the policy's samples.
-      config: static settings (retina sizes, policy, `core_gradients`).
+      key: PRNG key for the first location and the policy's samples (and, in training with
+        `config.dropout > 0`, the dropout masks).
+      config: static settings (retina sizes, policy, `core_gradients`, `dropout`).
       std: [] std of the policy (may be traced); default `config.location_std`. Training passes
         `config.policy_std(step)`.
+      train: a training episode: drops units of g_t and h_T at `config.dropout`. With dropout 0 a
+        training episode is the evaluation episode, bit for bit (the same keys).
 
     Returns:
       The `Trajectory` of the episode.
@@ -81,6 +100,12 @@ def run_episode(
     num_glimpses = config.num_glimpses
     std = config.location_std if std is None else std
     learned_policy = config.policy == "learned"
+    rate = config.dropout if train else 0.0
+    if rate:  # a key of its own, so that the policy's noise does not depend on the masks
+        key, dropout_key = jax.random.split(key)
+        feature_keys = jax.random.split(dropout_key, num_glimpses + 1)  # [T] for g_t, the last for h_T
+    else:
+        feature_keys = jnp.zeros((num_glimpses + 1,))  # unused placeholders for the scan
     first_key, step_key = jax.random.split(key)
 
     # What the location network and the baseline read of h_t: with stop_gradient, their loss terms
@@ -106,10 +131,12 @@ def run_episode(
 
     sums = retina.box_sums(images, config.num_scales, config.scale_factor)  # once per episode
 
-    def step(scan_carry, step_key):
+    def step(scan_carry, keys):
+        step_key, feature_key = keys
         carry, location, decision = scan_carry
         patches = retina.read(sums, location, config.patch_size, config.scale_factor)
-        carry, hidden = model.core(carry, model.glimpse_net(patches, location))
+        features = dropout(feature_key, model.glimpse_net(patches, location), rate)
+        carry, hidden = model.core(carry, features)
         mean, pre_mean = model.location_net(policy_input(hidden))
         if learned_policy:
             noise = std * jax.random.normal(step_key, mean.shape)
@@ -123,20 +150,21 @@ def run_episode(
 
     step_keys = jax.random.split(step_key, num_glimpses)
     (carry, _, _), (locations, decisions) = jax.lax.scan(
-        step, (carry, first, first_decision), step_keys, unroll=config.unroll_glimpses
+        step, (carry, first, first_decision), (step_keys, feature_keys[:-1]), unroll=config.unroll_glimpses
     )
     mask = jnp.full((num_glimpses,), float(learned_policy)).at[0].set(float(first_is_policy))
-    logits = model.classifier(model.hidden(carry))
+    logits = model.classifier(dropout(feature_keys[-1], model.hidden(carry), rate))
     return Trajectory(
         locations, decisions.mean, decisions.pre_mean, decisions.log_prob, mask, decisions.baseline, logits
     )
 
 
-def episode_fn(graphdef: nnx.GraphDef, config: Config):
-    """A pure `(params, images, key, std=None) -> Trajectory` for use under jit/vmap/grad."""
+def episode_fn(graphdef: nnx.GraphDef, config: Config, train: bool = False):
+    """A pure `(params, images, key, std=None) -> Trajectory` for use under jit/vmap/grad: an
+    evaluation episode, or with `train` a training one (`run_episode`)."""
 
     def fn(params: nnx.State, images: chex.Array, key: chex.PRNGKey, std: chex.Numeric | None = None) -> Trajectory:
-        return run_episode(nnx.merge(graphdef, params), images, key, config, std)
+        return run_episode(nnx.merge(graphdef, params), images, key, config, std, train)
 
     return fn
 
@@ -152,14 +180,14 @@ def add_sample_axis(traj: Trajectory) -> Trajectory:
 
 def episode_samples_fn(graphdef: nnx.GraphDef, config: Config):
     """A pure `(params, images [B, ...], key, std=None) -> Trajectory` of M = `config.samples_per_image`
-    independent episodes of every image, with fields [T, M, B, ...] (logits [M, B, C], mask [T]).
+    independent training episodes of every image, with fields [T, M, B, ...] (logits [M, B, C], mask [T]).
 
     The M episodes are one episode over the images tiled M times ([M * B, ...]): every trajectory
     draws its own noise, and the matmuls are M times taller rather than M batched ones (a `jax.vmap`
     over keys ran at 30% of the matmul rate on a 2-core CPU, against 63% for one trajectory measured
     beside it; experiments/BENCH.md). With M = 1 the episode runs on the
-    images as they are and computes bit for bit what `episode_fn` does."""
-    episode = episode_fn(graphdef, config)
+    images as they are and computes bit for bit what `episode_fn(graphdef, config, train=True)` does."""
+    episode = episode_fn(graphdef, config, train=True)
     num_samples = config.samples_per_image
 
     def fn(params: nnx.State, images: chex.Array, key: chex.PRNGKey, std: chex.Numeric | None = None) -> Trajectory:

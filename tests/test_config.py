@@ -47,6 +47,8 @@ def test_overrides_are_typed():
         (["location_std=nan"], "location_std=nan"),
         (["reinforce_weight=-1"], "reinforce_weight=-1.0: must be >= 0"),
         (["momentum=1"], "must be in \\[0, 1\\)"),
+        (["dropout=1"], "dropout=1.0: must be >= 0 \\(0 = off\\) and below 1"),
+        (["dropout=-0.1"], "dropout=-0.1: must be >= 0"),
         (["train_steps=45050"], "multiple of steps_per_call=100"),
         (["warmup_steps=40000"], "below train_steps=30000"),
         (["num_glimpses=1.5e0"], "expected a value of type int"),

@@ -12,7 +12,7 @@ from flax import nnx
 from ram import evaluate, step, tasks
 from ram.config import Config
 from ram.data import Split
-from ram.episode import episode_fn, episode_samples_fn, gaussian_log_prob
+from ram.episode import dropout, episode_fn, episode_samples_fn, gaussian_log_prob
 from ram.losses import hybrid_loss, make_loss_fn
 from ram.model import RAM
 
@@ -127,6 +127,50 @@ def test_samples_per_image_are_independent_episodes_of_the_same_images():
     _, whole = hybrid_loss(tiled, jnp.tile(labels, m))
     for name in ("cross_entropy", "reinforce", "baseline_mse", "reward"):
         np.testing.assert_allclose(metrics[name], whole[name], rtol=1e-4, atol=1e-6, err_msg=name)
+
+
+def test_dropout_zeroes_at_its_rate_and_keeps_the_mean():
+    x = jnp.ones((100_000,), jnp.bfloat16)
+    assert dropout(jax.random.key(0), x, 0.0) is x
+    y = np.asarray(dropout(jax.random.key(0), x, 0.25).astype(jnp.float32))
+    assert dropout(jax.random.key(0), x, 0.25).dtype == jnp.bfloat16
+    assert set(np.unique(y).tolist()) == {0.0, float(jnp.bfloat16(1 / 0.75))}
+    assert abs((y == 0).mean() - 0.25) < 0.01
+    assert abs(y.mean() - 1.0) < 0.01
+
+
+def test_dropout_acts_in_training_episodes_only():
+    """Evaluation never drops; a training episode with dropout 0 is the evaluation episode bit for bit."""
+    config = SMALL.replace(core="lstm", first_location="learned", dropout=0.5)
+    graphdef, params, images, _ = setup(config)
+    key = jax.random.key(2)
+    evaluation = episode_fn(graphdef, config)(params, images, key)
+    chex.assert_trees_all_equal(evaluation, episode_fn(graphdef, config.replace(dropout=0.0))(params, images, key))
+    chex.assert_trees_all_equal(
+        evaluation, episode_fn(graphdef, config.replace(dropout=0.0), train=True)(params, images, key)
+    )
+    train = episode_fn(graphdef, config, train=True)
+    chex.assert_trees_all_equal(train(params, images, key), train(params, images, key))  # a function of the key
+    # g_t is dropped: with a (nearly) noiseless policy the first glimpse is the same, and the mean
+    # chosen from h_1 = core(g_1) differs (dropout of h_T cannot move it).
+    dropped, kept = (train(params, images, key, 1e-6), episode_fn(graphdef, config)(params, images, key, 1e-6))
+    np.testing.assert_allclose(dropped.locations[0], kept.locations[0], atol=1e-5)
+    assert np.abs(np.asarray(dropped.means[1] - kept.means[1])).max() > 1e-3
+
+
+def test_dropout_drops_units_of_the_classifiers_input():
+    """With one image, the classifier's weight rows of dropped units of h_T get no gradient (the LSTM's
+    h_T has no zeros of its own): about half of them at rate 0.5, none without dropout."""
+
+    def zero_rows(rate):
+        config = SMALL.replace(core="lstm", dropout=rate)
+        graphdef, params, images, labels = setup(config, batch=1)
+        loss = make_loss_fn(graphdef, config)
+        grads = jax.grad(lambda p: loss(p, images, labels, jax.random.key(5), 0.1)[1]["cross_entropy"])(params)
+        return int((np.abs(np.asarray(grads["classifier"]["kernel"][...])).sum(1) == 0).sum())
+
+    assert zero_rows(0.0) == 0
+    assert 3 <= zero_rows(0.5) <= 13  # of 16
 
 
 def _grads_of(term, config=SMALL):
