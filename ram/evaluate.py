@@ -52,8 +52,8 @@ def make_evaluator(graphdef: nnx.GraphDef, config: Config, split_name: str, spli
 
     `split` is a host split (`ram.data.Split`) or a `tasks.DeviceSplit`. A host split goes on the
     device once when its images take at most `config.device_data_mb` MB or its task draws clutter
-    from the whole split; otherwise each batch's images are put there as it is evaluated (the same
-    examples, so the same numbers: `tasks.eval_batch`'s offset).
+    from the whole split; otherwise each batch's images are put there while the batch before it is
+    evaluated (the same examples, so the same numbers: `tasks.eval_batch`'s offset).
 
     `error_pct` is the single-sample error of trajectory 0 (the paper's number); `mc_error_pct` the
     error of the class probabilities averaged over the M trajectories; `expected_error_pct` the mean
@@ -70,13 +70,19 @@ def make_evaluator(graphdef: nnx.GraphDef, config: Config, split_name: str, spli
         base = jax.random.key(seed)
         if std is None:
             std = config.policy_std(config.train_steps if step is None else step)
-        single = mc = correct = 0
+        counts = np.zeros(3, np.int64)  # single, mc, correct
+
+        def count(valid, outputs) -> None:  # waits for the batch's results
+            counts[:] += [int(np.asarray(x)[valid].sum()) for x in outputs]
+
+        pending = None  # the batch in flight: the next one is gathered (and streamed) while it runs
         for i, (lo, device_split, index, offset) in enumerate(batches()):
-            valid = np.arange(lo, lo + bs) < n
-            s, m, c = batch_eval(params, device_split, index, jax.random.fold_in(base, i), std, offset)
-            single += int(np.asarray(s)[valid].sum())
-            mc += int(np.asarray(m)[valid].sum())
-            correct += int(np.asarray(c)[valid].sum())
+            outputs = batch_eval(params, device_split, index, jax.random.fold_in(base, i), std, offset)
+            if pending is not None:
+                count(*pending)
+            pending = (np.arange(lo, lo + bs) < n, outputs)
+        count(*pending)
+        single, mc, correct = (int(x) for x in counts)
         return {
             "error_pct": 100.0 * (1 - single / n),
             "mc_error_pct": 100.0 * (1 - mc / n),
