@@ -10,6 +10,7 @@ import pytest
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 sys.path.insert(0, str(EXPERIMENTS))
 import policy_stats  # noqa: E402
+import train_error  # noqa: E402
 
 
 @pytest.mark.parametrize("name, parked", [("cluttered60-g8", True), ("cluttered60-g8-penalty", False)])
@@ -32,6 +33,25 @@ def test_policy_stats_cli_fails_in_one_line(capsys, mnist_dir):
     code = policy_stats.main(["/no/such/run", "--mnist-dir", mnist_dir, "--images", "10"])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("policy_stats: error: ") and "not a run folder" in err
+
+
+def test_train_error_measures_validation_as_training_did(mnist):
+    """Its validation column is the recorded best validation error (the same key, std and examples),
+    so its train column is measured the same way."""
+    import json
+
+    run = EXPERIMENTS / "runs" / "mnist28-g6"
+    (row,) = train_error.train_and_validation_errors(str(run), mnist, num=300, mc_samples=2)
+    recorded = json.loads((run / "results.json").read_text())
+    assert row["best_step"] == recorded["best_step"][0]
+    assert row["validation"]["error_pct"] == pytest.approx(recorded["val_error_pct"][0], abs=1e-6)
+    assert row["train"]["num_examples"] == 300 and 0 <= row["train"]["error_pct"] <= 100
+
+
+def test_train_error_cli_fails_in_one_line(capsys, mnist_dir):
+    code = train_error.main(["/no/such/run", "--mnist-dir", mnist_dir, "--num", "10"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("train_error: error: ") and "not a run folder" in err
 
 
 def test_run_script_forwards_sigterm_to_the_training_process(tmp_path):
