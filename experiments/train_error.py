@@ -7,9 +7,9 @@ The train error in metrics.jsonl is the mean over the steps since the last valid
 still moving, with the training episode's dropout (if any). This one evaluates the best parameters
 (the checkpoint chosen on validation) without dropout, on the first `--num` training digits, each
 placed on its canvas once with fixed keys (the validation set's placement seed: only the digits
-differ). The policy samples with the std of the best step, as validation did. Prints a Markdown row
-per seed: single-sample, expected single-sample and MC-averaged error on those training digits,
-and the same three on the validation set. MNIST-based runs only.
+differ). The policy samples with the std of the best step and the key of the seed, as validation
+did. Prints a Markdown row per seed: single-sample, expected single-sample and MC-averaged error on
+those training digits, and the same three on the validation set. MNIST-based runs only.
 """
 
 from __future__ import annotations
@@ -39,8 +39,11 @@ def train_and_validation_errors(run_dir: str, mnist, num: int, mc_samples: int) 
     on_validation = evaluate.make_evaluator(run.graphdef, run.config, "validation", mnist.validation, mc_samples)
     rows = []
     for i, seed in enumerate(run.seeds):
-        params, step = run.seed_params(i)  # evaluated with the std of its step and key 0, as validation is
-        errors = {"train": on_train(params, step=step), "validation": on_validation(params, step=step)}
+        params, step = run.seed_params(i)  # the std of its step and the key of its seed, as validation's
+        errors = {
+            "train": on_train(params, seed=seed, step=step),
+            "validation": on_validation(params, seed=seed, step=step),
+        }
         rows.append({"seed": seed, "best_step": step, **errors})
     return rows
 
