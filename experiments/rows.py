@@ -10,6 +10,7 @@ reimplementation we know of (see ../shared/docs/paper-spec.md in the project's w
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 
@@ -105,6 +106,11 @@ def _translated_m4(steps: int, images: int, decay: str, *extra: str, **kw) -> Ro
     return _row(
         "translated60", 8, steps, 1.20, *GPU[:-1], f"batch_size={images}", *m4, *extra, public=0.94, target=0.94, **kw
     )
+
+
+# Rows NAME-seed1 and NAME-seed2: row NAME's recipe, `make(*extra, note=...)`, with another seed.
+def _seeds_of(name: str, make, seeds: tuple[int, ...] = (1, 2)) -> dict[str, Row]:
+    return {f"{name}-seed{seed}": make(f"seed={seed}", note=f"{name} with seed {seed}") for seed in seeds}
 
 
 # Another seed of a batch-1024 GPU recipe (120k steps): `task` is cluttered60 or cluttered100.
@@ -643,16 +649,7 @@ ROWS: dict[str, Row] = {
     ),
     # Session 13: seeds 1 and 2 of translated 60x60's recorded recipe (translated60-g8-lstm-m4-both-wd03,
     # seed 0), on the 2-core CPU side by side: the three seeds #18 asks of each final recipe.
-    **{
-        f"translated60-g8-lstm-m4-both-wd03-seed{seed}": _translated_m4(
-            100_000,
-            64,
-            "0.03",
-            f"seed={seed}",
-            note=f"translated60-g8-lstm-m4-both-wd03 with seed {seed}",
-        )
-        for seed in (1, 2)
-    },
+    **_seeds_of("translated60-g8-lstm-m4-both-wd03", functools.partial(_translated_m4, 100_000, 64, "0.03")),
     # For the next GPU session: seeds 1 and 2 of the two GPU recipes still at one seed. Session 14 started
     # cluttered100-g8-lstm-gpu-b1024-seed1 on the 2-core CPU (7.5 steps/s alone: about 4.4 hours in all)
     # and committed its latest checkpoint; `python experiments/run.py ROW` continues it (with --resume).
@@ -660,16 +657,7 @@ ROWS: dict[str, Row] = {
     # in session 13 a batch-1024 run beside translated60-g8-lstm-gpu-m4-both-wd03 took 428 s and that
     # run 408 s; one batch-1024 run alone took 293 s.
     **{f"cluttered100-g8-lstm-gpu-b1024-seed{seed}": _gpu_seed("cluttered100", seed) for seed in (1, 2)},
-    **{
-        f"translated60-g8-lstm-gpu-m4-both-wd03-seed{seed}": _translated_m4(
-            120_000,
-            256,
-            "0.03",
-            f"seed={seed}",
-            note=f"translated60-g8-lstm-gpu-m4-both-wd03 with seed {seed}",
-        )
-        for seed in (1, 2)
-    },
+    **_seeds_of("translated60-g8-lstm-gpu-m4-both-wd03", functools.partial(_translated_m4, 120_000, 256, "0.03")),
     # For the next GPU session (not yet run): translated60-g8-lstm-gpu-m4-both-wd03 overfit (train error
     # 0.003% at the end, validation flat at 0.92-1.03% over its last 20k steps): the same with weight
     # decay 0.1, the largest of the 28x28 sweep. (At the CPU budget, decay 0.1 was worse than 0.03:
@@ -710,17 +698,10 @@ ROWS: dict[str, Row] = {
     # and 2, for the three seeds #18 asks of a recipe (session 15 started seed 1 on the 2-core CPU), and
     # the GPU recipe (4x the images per step, which overfit most: train error 0.00% on training digits)
     # with it, for the next GPU session.
-    **{
-        f"translated60-g8-lstm-m4-both-wd03-drop1-seed{seed}": _translated_m4(
-            100_000,
-            64,
-            "0.03",
-            "dropout=0.1",
-            f"seed={seed}",
-            note=f"translated60-g8-lstm-m4-both-wd03-drop1 with seed {seed}",
-        )
-        for seed in (1, 2)
-    },
+    **_seeds_of(
+        "translated60-g8-lstm-m4-both-wd03-drop1",
+        functools.partial(_translated_m4, 100_000, 64, "0.03", "dropout=0.1"),
+    ),
     "translated60-g8-lstm-gpu-m4-both-wd03-drop1": _translated_m4(
         120_000,
         256,

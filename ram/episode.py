@@ -101,11 +101,11 @@ def run_episode(
     std = config.location_std if std is None else std
     learned_policy = config.policy == "learned"
     rate = config.dropout if train else 0.0
+    glimpse_keys = final_key = None  # no masks (and no key split) without dropout
     if rate:  # a key of its own, so that the policy's noise does not depend on the masks
         key, dropout_key = jax.random.split(key)
-        feature_keys = jax.random.split(dropout_key, num_glimpses + 1)  # [T] for g_t, the last for h_T
-    else:
-        feature_keys = jnp.zeros((num_glimpses + 1,))  # unused placeholders for the scan
+        keys = jax.random.split(dropout_key, num_glimpses + 1)
+        glimpse_keys, final_key = keys[:-1], keys[-1]  # [T] for g_t, one for h_T
     first_key, step_key = jax.random.split(key)
 
     # What the location network and the baseline read of h_t: with stop_gradient, their loss terms
@@ -150,10 +150,10 @@ def run_episode(
 
     step_keys = jax.random.split(step_key, num_glimpses)
     (carry, _, _), (locations, decisions) = jax.lax.scan(
-        step, (carry, first, first_decision), (step_keys, feature_keys[:-1]), unroll=config.unroll_glimpses
+        step, (carry, first, first_decision), (step_keys, glimpse_keys), unroll=config.unroll_glimpses
     )
     mask = jnp.full((num_glimpses,), float(learned_policy)).at[0].set(float(first_is_policy))
-    logits = model.classifier(dropout(feature_keys[-1], model.hidden(carry), rate))
+    logits = model.classifier(dropout(final_key, model.hidden(carry), rate))
     return Trajectory(
         locations, decisions.mean, decisions.pre_mean, decisions.log_prob, mask, decisions.baseline, logits
     )
