@@ -112,8 +112,6 @@ def cmd_train(args) -> int:
     if args.resume and not args.run_dir:
         raise RamError("--resume needs --run-dir of the run to continue")
     dataset = datasets.load(config, args.mnist_dir, args.data_dir)
-    datasets.fit_config(config, datasets.info_of(dataset))  # a setting the data contradicts: before "training"
-    print(f"ram: training {args.preset} in {run_dir}", flush=True)
     command = " ".join(["ram train", args.preset, *args.overrides, "--run-dir", str(run_dir)])
     if args.seeds > 1:
         command += f" --seeds {args.seeds}"
@@ -126,6 +124,7 @@ def cmd_train(args) -> int:
             resume=args.resume,
             progress=not args.no_progress,
             command=command,
+            announce=f"ram: training {args.preset} in {run_dir}",
         )
     except KeyboardInterrupt:
         print(f"\nram: interrupted; continue with: {resume_command(args, run_dir, args.overrides)}", file=sys.stderr)

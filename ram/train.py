@@ -53,6 +53,37 @@ class Best(NamedTuple):
         return cls([r["val_error_pct"] for r in records], [r["step"] for r in records])
 
 
+class TrainSums(NamedTuple):
+    """Each train metric summed over the chunks since the last validation ([N] per metric), and how
+    many chunks. A checkpoint between validations keeps them (`to_json`), so the next metrics line of
+    a resumed run averages the same steps as an uninterrupted one."""
+
+    sums: dict[str, np.ndarray]  # name -> [N] float64
+    count: int
+
+    @classmethod
+    def fresh(cls) -> TrainSums:
+        return cls({}, 0)
+
+    def add(self, metrics: dict) -> TrainSums:
+        """These sums with one chunk's metrics (name -> [N]) added."""
+        added = {k: self.sums.get(k, 0.0) + np.asarray(v, np.float64) for k, v in metrics.items()}
+        return TrainSums({**self.sums, **added}, self.count + 1)
+
+    def means(self) -> dict[str, np.ndarray]:
+        return {k: v / self.count for k, v in self.sums.items()}
+
+    def to_json(self) -> dict:
+        return {"count": self.count, "sums": {k: v.tolist() for k, v in self.sums.items()}}
+
+    @classmethod
+    def from_json(cls, record: dict | None) -> TrainSums:
+        """`to_json`'s record; None (a checkpoint taken at a validation) gives fresh sums."""
+        if not record:
+            return cls.fresh()
+        return cls({k: np.asarray(v, np.float64) for k, v in record["sums"].items()}, record["count"])
+
+
 def update_best(best: Best, val_errors: list[float], at_step: int) -> tuple[Best, np.ndarray]:
     """`(best, improved [N] bool)`: a seed improves on a strictly lower validation error."""
     improved = np.asarray([v < b for v, b in zip(val_errors, best.val_error_pct, strict=True)])
@@ -154,8 +185,7 @@ def metrics_record(
     config: Config,
     at_step: int,
     wall: float,
-    sums: dict,
-    count: int,
+    train_sums: TrainSums,
     val: list[float],
     best: Best,
     num_seeds: int,
@@ -170,7 +200,7 @@ def metrics_record(
         "wall_time_s": round(wall, 2),
         "learning_rate": float(sched.learning_rate(at_step)),
         "location_std": float(sched.policy_std(at_step)),
-        **{f"train_{k}": _one([round(float(x), 6) for x in v / count], num_seeds) for k, v in sums.items()},
+        **{f"train_{k}": _one([round(float(x), 6) for x in v], num_seeds) for k, v in train_sums.means().items()},
         "val_error_pct": _one(val, num_seeds),
         "best_val_error_pct": _one(best.val_error_pct, num_seeds),
     }
@@ -185,6 +215,7 @@ def train_and_evaluate(
     resume: bool = False,
     progress: bool = True,
     command: str | None = None,
+    announce: str | None = None,
 ) -> dict:
     """Trains seeds `config.seed, ..., config.seed + num_seeds - 1` of `config` in `run_dir` and
     returns the test results of each seed's best validation checkpoint.
@@ -197,6 +228,8 @@ def train_and_evaluate(
       resume: continue from the latest checkpoint in `run_dir`.
       progress: show a progress bar.
       command: the command line that started the run, recorded in results.json.
+      announce: a line printed once the config, the data and `init_from` are checked and before the
+        run folder is written (the CLI's `ram: training PRESET in DIR`): a bad setting gives one line.
 
     Returns:
       The dict written to `run_dir/results.json` (`ram.rundir.upgrade_results`' schema).
@@ -220,6 +253,8 @@ def train_and_evaluate(
     elif config.init_from:  # checked before the run folder is written
         params, origin = rundir.start_from(config.init_from, config, states.params, num_seeds)
         graphdef, states = step.init_states(config, num_seeds, params)
+    if announce and run.writes():
+        print(announce, flush=True)
 
     # The stack closes what was opened, in reverse order, however the loop ends (Ctrl-C, SIGTERM, a
     # non-finite loss, a full disk): the progress bar, the event file, the feed, and last the
@@ -275,11 +310,8 @@ def train_and_evaluate(
             dynamic_ncols=True,
         )
         opened.callback(bar.close)
-        # The train metrics summed since the last validation: a checkpoint between validations keeps
-        # them, so the next metrics line of a resumed run averages the same steps as an uninterrupted one.
-        partial = extra.get("train_since_validation") if continuing else None
-        sums = {k: np.asarray(v, np.float64) for k, v in partial["sums"].items()} if partial else {}
-        count, last_val = partial["count"] if partial else 0, None  # no validation yet: the bar shows none
+        train_sums = TrainSums.from_json(extra.get("train_since_validation") if continuing else None)
+        last_val = None  # no validation yet: the bar shows none
         saved_at = int(states.step[0]) if continuing else None  # the step of the latest checkpoint
 
         def checkpoint(at: int, wall: float, since_validation: dict | None = None) -> int:
@@ -293,8 +325,7 @@ def train_and_evaluate(
             if interrupt.requested():
                 at = int(states.step[0])
                 if saved_at != at:  # keep the steps since the last validation
-                    since = {"count": count, "sums": {k: v.tolist() for k, v in sums.items()}}
-                    checkpoint(at, wall_before + time.perf_counter() - t0, since)
+                    checkpoint(at, wall_before + time.perf_counter() - t0, train_sums.to_json())
                 raise KeyboardInterrupt
             states, metrics = chunk(states, next(feed), keys)
             metrics = jax.device_get(metrics)
@@ -306,9 +337,7 @@ def train_and_evaluate(
                     f"training stopped; the checkpoint of step {run.latest_step() or 0} is kept. Lower "
                     "learning_rate or set grad_clip"
                 )
-            for k, v in metrics.items():
-                sums[k] = sums.get(k, 0.0) + np.asarray(v, np.float64)
-            count += 1
+            train_sums = train_sums.add(metrics)
             loss = " ".join(f"{x:.3f}" for x in metrics["loss"])
             shown = {"val_err": " ".join(f"{x:.2f}%" for x in last_val)} if last_val is not None else {}
             bar.set_postfix(loss=loss, **shown, refresh=False)  # drawn by the update, with this chunk's step
@@ -326,7 +355,7 @@ def train_and_evaluate(
                 )
                 run.save_best(at, best_params, best.to_json(), num_seeds)
             wall = wall_before + time.perf_counter() - t0
-            record = metrics_record(config, at, wall, sums, count, val, best, num_seeds, num_train)
+            record = metrics_record(config, at, wall, train_sums, val, best, num_seeds, num_train)
             run.append_metrics(record)
             events.scalars(record, seeds)
             first = step.seed_slice(params, 0)  # the figure of the first seed
@@ -339,7 +368,7 @@ def train_and_evaluate(
                 f"step {at}: val error {' '.join(f'{v:.2f}%' for v in val)} "
                 f"(best {' '.join(f'{v:.2f}%' for v in best.val_error_pct)})"
             )
-            sums, count = {}, 0
+            train_sums = TrainSums.fresh()
         interrupt.next_step = "finishing the test evaluation of the finished run"
         opened.close()
         wall = wall_before + time.perf_counter() - t0

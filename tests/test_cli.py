@@ -72,6 +72,16 @@ def test_train_then_eval_json(capsys, tmp_path, mnist, mnist_dir):
     assert code == 0 and "averaged over 3 trajectories" in out
 
 
+def test_a_bad_init_from_is_one_line_before_training_starts(capsys, tmp_path, mnist_dir):
+    code, out, err = run(
+        capsys, "train", "mnist28", f"init_from={tmp_path / 'nowhere'}", "--run-dir", str(tmp_path / "run"),
+        "--mnist-dir", mnist_dir,
+    )  # fmt: skip
+    assert code == 2 and err.count("\n") == 1 and "is not a run folder" in err
+    assert "ram: training" not in out  # the start line comes once the run can start
+    assert not (tmp_path / "run").exists()
+
+
 def test_interrupted_train_prints_the_command_that_resumes_it(capsys, tmp_path, mnist_dir, monkeypatch):
     from ram import train
 

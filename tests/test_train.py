@@ -305,6 +305,20 @@ def test_annealed_std_is_logged_and_checkpoints_are_evaluated_with_their_own(tmp
         train.train_and_evaluate(config.replace(train_steps=80), tmp_path / "run", synthetic, resume=True)
 
 
+def test_train_sums_average_the_chunks_since_validation_and_survive_json():
+    sums = train.TrainSums.fresh()
+    for loss in ([1.0, 4.0], [3.0, 2.0]):  # two chunks of two seeds
+        sums = sums.add({"loss": np.asarray(loss, np.float32)})
+    np.testing.assert_allclose(sums.means()["loss"], [2.0, 3.0])
+    back = train.TrainSums.from_json(json.loads(json.dumps(sums.to_json())))
+    assert back.count == 2 and back.sums["loss"].dtype == np.float64
+    np.testing.assert_allclose(back.means()["loss"], [2.0, 3.0])
+    # The format checkpoints have held since it was introduced (a committed run's extra/metadata).
+    older = {"count": 7, "sums": {"loss": [0.628], "reward": [6.84]}}
+    assert train.TrainSums.from_json(older).to_json() == older
+    assert train.TrainSums.from_json(None) == train.TrainSums.fresh()
+
+
 def test_init_from_starts_from_the_parents_best_parameters(tmp_path, synthetic):
     parent = train.train_and_evaluate(TINY, tmp_path / "parent", synthetic, progress=False)
     fresh = train.train_and_evaluate(TINY.replace(learning_rate=1e-12), tmp_path / "fresh", synthetic, progress=False)
