@@ -319,19 +319,28 @@ def plot_curves(run_dir: str | os.PathLike) -> Path:
 
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
     marker = "o" if len(rows) < 3 else None  # a line of one point draws nothing
+    num_seeds = col("train_reward").reshape(len(rows), -1).shape[1]
+    first_seed = run.config().seed if run.is_run() else 0
+    styles = ("-", "--", ":", "-.")  # a --seeds N run: one colour per quantity, one line style per seed
+
+    def draw(ax, y: np.ndarray, colour: str, label: str | None = None, per_seed_labels: bool = False):
+        for j, y_seed in enumerate(y.reshape(len(rows), -1).T):
+            name = label if j == 0 or per_seed_labels else None
+            if name and per_seed_labels and num_seeds > 1:
+                name = f"{name}, seed {first_seed + j}"
+            ax.plot(step, y_seed, color=colour, linestyle=styles[j % len(styles)], marker=marker, label=name)
+
     # Loss parts; `baseline` is the name runs logged before `baseline` became a config field.
     parts = ("train_cross_entropy", "train_reinforce", "train_baseline_mse", "train_baseline", "train_loss")
     for i, key in enumerate(k for k in parts if k in rows[0]):
-        axes[0].plot(step, col(key), color=f"C{i}", marker=marker, label=key.removeprefix("train_"))
+        draw(axes[0], col(key), f"C{i}", key.removeprefix("train_"))
     axes[0].set_title("loss parts (train)")
-    axes[1].plot(step, col("train_reward"), color="C0", marker=marker)
+    draw(axes[1], col("train_reward"), "C0")
     axes[1].set_title("reward (train accuracy)")
-    axes[2].plot(step, 100 * (1 - col("train_reward")), color="C0", marker=marker, label="train")
-    axes[2].plot(step, col("val_error_pct"), color="C1", marker=marker, label="validation")
-    for ax in (axes[0], axes[2]):  # one legend entry per name, also with one line per seed
-        handles, labels = ax.get_legend_handles_labels()
-        unique = dict(zip(labels, handles, strict=True))
-        ax.legend(unique.values(), unique.keys(), fontsize=8)
+    draw(axes[2], 100 * (1 - col("train_reward")), "C0", "train", per_seed_labels=True)
+    draw(axes[2], col("val_error_pct"), "C1", "validation", per_seed_labels=True)
+    for ax in (axes[0], axes[2]):
+        ax.legend(fontsize=8)
     axes[2].set_yscale("log")
     axes[2].set_title("error % (single sample)")
     for ax in axes:

@@ -102,7 +102,7 @@ def test_visualize_and_plot_draw_glimpses_and_curves(tiny_run, mnist):
     assert json.loads((tiny_run / "results.json").read_text())["num_glimpses"] == 6
 
 
-def test_plot_draws_a_multi_seed_run(tmp_path):
+def test_plot_draws_a_multi_seed_run(tmp_path, monkeypatch):
     """`ram train --seeds N` logs one value per seed; the curves get one line per seed.
 
     The metrics here are made-up numbers in the format of a 2-seed run (no training)."""
@@ -113,9 +113,17 @@ def test_plot_draws_a_multi_seed_run(tmp_path):
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     from PIL import Image
 
+    figures = []
+    real = visualize.save_figure
+    monkeypatch.setattr(visualize, "save_figure", lambda fig, *a, **kw: figures.append(fig) or real(fig, *a, **kw))
     with Image.open(visualize.plot_curves(tmp_path)) as im:
         for colour in ((31, 119, 180), (255, 127, 14)):  # train (C0) and validation (C1), a line per seed
             assert colour_share(im, colour) > 1e-3
+    errors = figures[0].axes[2]  # the seeds are told apart by line style, and named in the legend
+    assert [line.get_linestyle() for line in errors.get_lines()] == ["-", "--", "-", "--"]
+    legend = [t.get_text() for t in errors.get_legend().get_texts()]
+    assert legend == ["train, seed 0", "train, seed 1", "validation, seed 0", "validation, seed 1"]
+    np.testing.assert_allclose(errors.get_lines()[3].get_ydata(), [40.0, 20.0, 40.0 / 3])
 
 
 def test_plot_of_a_single_validation_shows_its_points(tmp_path, monkeypatch):
