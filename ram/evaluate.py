@@ -45,48 +45,62 @@ def make_batch_eval(graphdef: nnx.GraphDef, config: Config, split_name: str, mc_
     return batch_eval
 
 
-def make_evaluator(graphdef: nnx.GraphDef, config: Config, split_name: str, split, mc_samples: int):
-    """`evaluate(params, seed, step) -> {"error_pct", "mc_error_pct", "expected_error_pct", "mc_samples",
-    "num_examples"}` over a whole fixed split, in batches of `config.eval_batch_size` (the last one
-    padded and masked).
+def make_example_evaluator(graphdef: nnx.GraphDef, config: Config, split_name: str, split, mc_samples: int):
+    """`outcomes(params, seed, step, std=None) -> (single [n] bool, mc [n] bool, num_correct [n] int)`:
+    `make_batch_eval`'s three outcomes for every example of a whole fixed split, in batches of
+    `config.eval_batch_size` (the last one padded, its padding dropped).
 
     `split` is a host split (`ram.data.Split`) or a `tasks.DeviceSplit`. A host split goes on the
     device once when its images take at most `config.device_data_mb` MB or its task draws clutter
     from the whole split; otherwise each batch's images are put there while the batch before it is
     evaluated (the same examples, so the same numbers: `tasks.eval_batch`'s offset).
 
-    `error_pct` is the single-sample error of trajectory 0 (the paper's number); `mc_error_pct` the
-    error of the class probabilities averaged over the M trajectories; `expected_error_pct` the mean
-    over the M trajectories of each one's single-sample error (tfRAM's protocol; with M = 1 it is
-    `error_pct`).
-
     `step` is the train step the parameters come from: the policy samples with the std it had then
-    (`Config.policy_std`); None means the end of training. `std`, if given, replaces that std."""
+    (`Config.policy_std`); None means the end of training. `std`, if given, replaces that std. Batch
+    i's trajectories use the key `fold_in(key(seed), i)`."""
     batch_eval = make_batch_eval(graphdef, config, split_name, mc_samples)
     n, bs = int(split.labels.shape[0]), config.eval_batch_size
     batches = _batches(split, split_name, config)
 
-    def evaluate(params, seed: int = 0, step: int | None = None, std: float | None = None) -> dict:
+    def outcomes(params, seed: int = 0, step: int | None = None, std: float | None = None) -> tuple[np.ndarray, ...]:
         base = jax.random.key(seed)
         if std is None:
             std = config.policy_std(config.train_steps if step is None else step)
-        counts = np.zeros(3, np.int64)  # single, mc, correct
+        parts = []  # per batch: its three outcomes for its real examples
 
-        def count(valid, outputs) -> None:  # waits for the batch's results
-            counts[:] += [int(np.asarray(x)[valid].sum()) for x in outputs]
+        def fetch(valid, outputs) -> None:  # waits for the batch's results
+            parts.append([np.asarray(x)[valid] for x in outputs])
 
         pending = None  # the batch in flight: the next one is gathered (and streamed) while it runs
         for i, (lo, device_split, index, offset) in enumerate(batches()):
             outputs = batch_eval(params, device_split, index, jax.random.fold_in(base, i), std, offset)
             if pending is not None:
-                count(*pending)
+                fetch(*pending)
             pending = (np.arange(lo, lo + bs) < n, outputs)
-        count(*pending)
-        single, mc, correct = (int(x) for x in counts)
+        fetch(*pending)
+        return tuple(np.concatenate(x) for x in zip(*parts, strict=True))
+
+    return outcomes
+
+
+def make_evaluator(graphdef: nnx.GraphDef, config: Config, split_name: str, split, mc_samples: int):
+    """`evaluate(params, seed, step, std=None) -> {"error_pct", "mc_error_pct", "expected_error_pct",
+    "mc_samples", "num_examples"}` over a whole fixed split: `make_example_evaluator`'s outcomes
+    (which say how the split is evaluated and what `seed`, `step` and `std` mean), counted.
+
+    `error_pct` is the single-sample error of trajectory 0 (the paper's number); `mc_error_pct` the
+    error of the class probabilities averaged over the M trajectories; `expected_error_pct` the mean
+    over the M trajectories of each one's single-sample error (tfRAM's protocol; with M = 1 it is
+    `error_pct`)."""
+    outcomes = make_example_evaluator(graphdef, config, split_name, split, mc_samples)
+
+    def evaluate(params, seed: int = 0, step: int | None = None, std: float | None = None) -> dict:
+        single, mc, correct = outcomes(params, seed, step, std)
+        n = len(single)
         return {
-            "error_pct": 100.0 * (1 - single / n),
-            "mc_error_pct": 100.0 * (1 - mc / n),
-            "expected_error_pct": 100.0 * (1 - correct / (n * mc_samples)),
+            "error_pct": 100.0 * (1 - int(single.sum()) / n),
+            "mc_error_pct": 100.0 * (1 - int(mc.sum()) / n),
+            "expected_error_pct": 100.0 * (1 - int(correct.sum()) / (n * mc_samples)),
             "mc_samples": mc_samples,
             "num_examples": n,
         }

@@ -9,6 +9,7 @@ import pytest
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 sys.path.insert(0, str(EXPERIMENTS))
+import error_overlap  # noqa: E402
 import policy_stats  # noqa: E402
 import train_error  # noqa: E402
 
@@ -52,6 +53,31 @@ def test_train_error_cli_fails_in_one_line(capsys, mnist_dir):
     code = train_error.main(["/no/such/run", "--mnist-dir", mnist_dir, "--num", "10"])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("train_error: error: ") and "not a run folder" in err
+
+
+def test_error_overlap_counts_by_hand():
+    """Five digits, three trajectories each (made-up outcomes, no model)."""
+    a = {"single": np.array([0, 0, 1, 1, 0], bool), "num_correct": np.array([0, 2, 3, 1, 0]), "mc_samples": 3}
+    b = {"single": np.array([1, 0, 1, 0, 1], bool), "num_correct": np.array([3, 0, 3, 1, 2]), "mc_samples": 3}
+    assert error_overlap.summary(a, b) == {
+        "digits": 5,
+        "errors_a": 3,  # digits 0, 1, 4
+        "all_wrong_a": 2,  # 0 and 4: no trajectory right
+        "errors_b": 2,  # 1, 3
+        "all_wrong_b": 1,  # 1
+        "both": 1,  # 1
+        "a_only_b_sure": 1,  # 0: b's three trajectories right (4: two of three)
+    }
+
+
+def test_error_overlap_reproduces_the_recorded_validation_error(mnist):
+    import json
+
+    run = EXPERIMENTS / "runs" / "mnist28-g6-seed1"
+    outcomes = error_overlap.validation_outcomes(str(run), mnist, mc_samples=2)
+    recorded = json.loads((run / "results.json").read_text())["val_error_pct"][0]
+    assert 100 * (1 - outcomes["single"].mean()) == pytest.approx(recorded, abs=1e-6)
+    assert outcomes["num_correct"].shape == outcomes["single"].shape and outcomes["num_correct"].max() <= 2
 
 
 def test_run_script_forwards_sigterm_to_the_training_process(tmp_path):
