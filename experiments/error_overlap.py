@@ -33,6 +33,8 @@ def validation_outcomes(run_dir: str, mnist, mc_samples: int) -> dict:
         raise RamError(f"{run_dir} trained on {run.config.dataset}; this script compares MNIST runs only")
     outcomes = evaluate.make_example_evaluator(run.graphdef, run.config, "validation", mnist.validation, mc_samples)
     params, step = run.seed_params(0)
+    # Trajectory 0 is validation's single trajectory for any M: its key, split(key, M)[0], does not
+    # depend on M (jax_threefry_partitionable); the test of the recorded validation error checks it.
     single, _, num_correct = outcomes(params, seed=run.seeds[0], step=step)
     return {"single": single, "num_correct": num_correct, "mc_samples": mc_samples}
 

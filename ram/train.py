@@ -229,7 +229,8 @@ def train_and_evaluate(
       progress: show a progress bar.
       command: the command line that started the run, recorded in results.json.
       announce: a line printed once the config, the data and `init_from` are checked and before the
-        run folder is written (the CLI's `ram: training PRESET in DIR`): a bad setting gives one line.
+        run folder is written (the CLI's `ram: training PRESET in DIR`): a config the data contradicts
+        or a bad `init_from` is reported with nothing before it.
 
     Returns:
       The dict written to `run_dir/results.json` (`ram.rundir.upgrade_results`' schema).

@@ -301,6 +301,15 @@ def visualize_run(run_dir: str | os.PathLike, data, num: int = 8, seed: int = 0)
     return [png, gif]
 
 
+def _first_seed(run: rundir.RunDir) -> int:
+    """The run's first seed, for the legend; 0 where its config.json is missing or unreadable (the
+    curves need only metrics.jsonl)."""
+    try:
+        return run.config().seed
+    except RamError:
+        return 0
+
+
 def plot_curves(run_dir: str | os.PathLike) -> Path:
     """Writes run_dir/curves.png: loss parts, reward, train and validation error against steps."""
     import matplotlib.pyplot as plt
@@ -320,15 +329,17 @@ def plot_curves(run_dir: str | os.PathLike) -> Path:
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
     marker = "o" if len(rows) < 3 else None  # a line of one point draws nothing
     num_seeds = col("train_reward").reshape(len(rows), -1).shape[1]
-    first_seed = run.config().seed if run.is_run() else 0
-    styles = ("-", "--", ":", "-.")  # a --seeds N run: one colour per quantity, one line style per seed
+    first_seed = _first_seed(run) if num_seeds > 1 else 0
+    # A --seeds N run: one colour per quantity, one line style per seed (and a marker from the fifth on).
+    styles, markers = ("-", "--", ":", "-."), (None, "x", "+", "^")
 
     def draw(ax, y: np.ndarray, colour: str, label: str | None = None, per_seed_labels: bool = False):
         for j, y_seed in enumerate(y.reshape(len(rows), -1).T):
             name = label if j == 0 or per_seed_labels else None
             if name and per_seed_labels and num_seeds > 1:
                 name = f"{name}, seed {first_seed + j}"
-            ax.plot(step, y_seed, color=colour, linestyle=styles[j % len(styles)], marker=marker, label=name)
+            style, mark = styles[j % len(styles)], marker or markers[j // len(styles) % len(markers)]
+            ax.plot(step, y_seed, color=colour, linestyle=style, marker=mark, label=name)
 
     # Loss parts; `baseline` is the name runs logged before `baseline` became a config field.
     parts = ("train_cross_entropy", "train_reinforce", "train_baseline_mse", "train_baseline", "train_loss")

@@ -60,6 +60,7 @@ def test_train_then_eval_json(capsys, tmp_path, mnist, mnist_dir):
         "--no-progress",
     )
     assert code == 0
+    assert out.startswith(f"ram: training mnist28 in {run_dir}\n") and out.count("ram: training") == 1
     trained = json.loads(out[out.index("{") :])
     code, out, _ = run(capsys, "eval", str(run_dir), "--json", "--mnist-dir", mnist_dir)
     assert code == 0

@@ -80,6 +80,12 @@ def test_error_overlap_reproduces_the_recorded_validation_error(mnist):
     assert outcomes["num_correct"].shape == outcomes["single"].shape and outcomes["num_correct"].max() <= 2
 
 
+def test_error_overlap_cli_fails_in_one_line(capsys, mnist_dir):
+    code = error_overlap.main(["/no/such/run", "/no/such/run", "--mnist-dir", mnist_dir])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error_overlap: error: ") and "not a run folder" in err
+
+
 def test_run_script_forwards_sigterm_to_the_training_process(tmp_path):
     """`kill -TERM` of experiments/run.py must reach `ram train` (which then checkpoints), not orphan it.
 

@@ -405,6 +405,22 @@ def test_evaluator_counts_each_trajectory_for_the_expected_error():
     assert one["expected_error_pct"] == one["error_pct"]
     five = evaluate.make_evaluator(graphdef, config, "validation", split, 5)(params, seed=2)
     assert 0.0 <= five["expected_error_pct"] <= 100.0 and five["num_examples"] == 12
+    # Per example, in the split's order: batch i (examples 8i..8i+7, key fold_in(key(seed), i)),
+    # the padding of the last batch dropped; the same whole on the device or streamed from the host.
+    base = jax.random.key(2)
+    by_hand = [
+        np.concatenate([np.asarray(x) for x in parts])[:12]
+        for parts in zip(
+            *(batch_eval(params, split, jnp.arange(8 * i, 8 * i + 8) % 12, jax.random.fold_in(base, i),
+                         config.location_std) for i in (0, 1)),
+            strict=True,
+        )
+    ]  # fmt: skip
+    host = Split(np.asarray(split.images), np.asarray(split.labels))
+    for where, cfg in ((split, config), (host, config.replace(device_data_mb=0))):
+        outcomes = evaluate.make_example_evaluator(graphdef, cfg, "validation", where, 5)(params, seed=2)
+        for got, want in zip(outcomes, by_hand, strict=True):
+            np.testing.assert_array_equal(got, want)
 
 
 def test_evaluator_std_override():

@@ -124,6 +124,13 @@ def test_plot_draws_a_multi_seed_run(tmp_path, monkeypatch):
     legend = [t.get_text() for t in errors.get_legend().get_texts()]
     assert legend == ["train, seed 0", "train, seed 1", "validation, seed 0", "validation, seed 1"]
     np.testing.assert_allclose(errors.get_lines()[3].get_ydata(), [40.0, 20.0, 40.0 / 3])
+    # A run folder names its own seeds; a config.json that no longer reads still plots (seeds from 0).
+    (tmp_path / "config.json").write_text(json.dumps({"seed": 3}))
+    visualize.plot_curves(tmp_path)
+    assert [t.get_text() for t in figures[1].axes[2].get_legend().get_texts()][:2] == ["train, seed 3", "train, seed 4"]
+    (tmp_path / "config.json").write_text(json.dumps({"seed": 3, "colour": "red"}))
+    visualize.plot_curves(tmp_path)
+    assert figures[2].axes[2].get_legend().get_texts()[0].get_text() == "train, seed 0"
 
 
 def test_plot_of_a_single_validation_shows_its_points(tmp_path, monkeypatch):
