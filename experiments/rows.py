@@ -1,6 +1,8 @@
 """One config per row of the paper's Tables 1-2 (Mnih et al., 2014), and the numbers to beat.
 
-Each row is a preset plus overrides; `python experiments/run.py ROW` trains it into
+Each row is a config (a preset plus overrides, validated on import) and the numbers it is measured
+against; its command is the preset plus the overrides that give that config. `python
+experiments/run.py ROW` trains it into
 `experiments/runs/ROW/` and `python experiments/run.py --table` rewrites RESULTS.md and the
 README's summary from whatever runs are recorded there.
 
@@ -13,19 +15,33 @@ from __future__ import annotations
 import functools
 from typing import NamedTuple
 
+from ram.config import PRESETS, Config, get_config, overrides_between
+
 
 class Row(NamedTuple):
-    preset: str
-    overrides: tuple[str, ...]
+    """A run to record: its config, and the numbers it is measured against."""
+
+    preset: str  # the preset its command starts from
+    config: Config  # the run's config, validated when this module is imported
     paper: float | None  # test error %, NIPS version
     public: float | None = None  # best public reimplementation
     target: float | None = None  # what this project aims at
     note: str = ""
     seeds: int = 1  # seeds trained at once (`ram train --seeds N`), reported as mean +- std
 
+    @property
+    def overrides(self) -> list[str]:
+        """The `key=value` overrides of `ram train PRESET ...` that give this config."""
+        return overrides_between(PRESETS[self.preset], self.config)
+
+
+def _make(preset: str, overrides: tuple[str, ...], paper: float | None, **kw) -> Row:
+    """A row of `preset` with `overrides` applied (`ram.config.get_config`)."""
+    return Row(preset, get_config(preset, overrides), paper, **kw)
+
 
 def _glimpses(preset: str, counts: dict[int, float], **kw) -> dict[str, Row]:
-    return {f"{preset}-g{n}": Row(preset, (f"num_glimpses={n}",), paper, **kw) for n, paper in counts.items()}
+    return {f"{preset}-g{n}": _make(preset, (f"num_glimpses={n}",), paper, **kw) for n, paper in counts.items()}
 
 
 # The recipe of the recorded runs on top of the presets (Adam 1e-3, cosine decay to 0, batch 64,
@@ -46,7 +62,7 @@ M4_BOTH = ("batch_size=32", "samples_per_image=4", "baseline=both")
 
 
 def _row(preset: str, glimpses: int, steps: int, paper: float | None, *extra: str, **kw) -> Row:
-    return Row(preset, (f"num_glimpses={glimpses}", f"train_steps={steps}", *RECIPE, *extra), paper, **kw)
+    return _make(preset, (f"num_glimpses={glimpses}", f"train_steps={steps}", *RECIPE, *extra), paper, **kw)
 
 
 def _readme(*extra: str, weight_decay: float = 0.01, **kw) -> Row:
@@ -206,13 +222,13 @@ ROWS: dict[str, Row] = {
     "mnist28-g6-fixed-std": _row(
         "mnist28", 6, 70_000, 1.12, note="batch 64, fixed std 0.1, no shift (the first session's recipe)"
     ),
-    "mnist28-g6-random-first": Row(
+    "mnist28-g6-random-first": _make(
         "mnist28",
         ("num_glimpses=6", "train_steps=70000", "policy_hidden=128"),
         1.12,
         note="the paper's random first glimpse",
     ),
-    "mnist28-g6-paper": Row(
+    "mnist28-g6-paper": _make(
         "mnist28",
         ("num_glimpses=6", "train_steps=70000"),
         1.12,
@@ -320,7 +336,7 @@ ROWS: dict[str, Row] = {
         "mean_penalty=0.01",
         note="the 36k run plus a penalty on the policy's pre-tanh mean (no parking at the edge)",
     ),
-    "cluttered60-g8-random": Row(
+    "cluttered60-g8-random": _make(
         "cluttered60",
         ("num_glimpses=8", "policy=random", "train_steps=36000"),
         14.4,
