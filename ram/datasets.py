@@ -58,7 +58,7 @@ from ram.config import Config
 from ram.data import Split
 from ram.errors import ConfigError, DataError
 
-KINDS = ("mnist", "tfds", "folder")
+KINDS = ("mnist", "tfds", "folder", "arrays")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 SPLITS = ("train", "validation", "test")
 SPLIT_FOLDERS = {"train": ("train",), "validation": ("validation", "val", "valid"), "test": ("test",)}
@@ -74,8 +74,8 @@ MNIST_CLASSES = 10
 class DatasetSpec(NamedTuple):
     """A parsed `Config.dataset`."""
 
-    kind: str  # mnist | tfds | folder
-    name: str = ""  # tfds: the dataset's name
+    kind: str  # mnist | tfds | folder | arrays
+    name: str = ""  # tfds: the dataset's name; arrays: the name given to `from_arrays` ("" by default)
     config: str = ""  # tfds: its builder config ("" = the default)
     path: str = ""  # folder: the folder
 
@@ -103,10 +103,14 @@ class Dataset(NamedTuple):
 
 
 def parse_dataset(name: str) -> DatasetSpec:
-    """`"mnist"`, `"tfds:NAME[:CONFIG]"` or `"folder:PATH"` -> `DatasetSpec`; `ConfigError` otherwise."""
+    """`"mnist"`, `"tfds:NAME[:CONFIG]"`, `"folder:PATH"` or `"arrays[:NAME]"` -> `DatasetSpec`;
+    `ConfigError` otherwise. `arrays` is what a run trained on `from_arrays` data records: arrays in
+    memory, which only the Python API can pass again."""
     kind, _, rest = name.partition(":")
     if name == "mnist":
         return DatasetSpec("mnist")
+    if kind == "arrays":
+        return DatasetSpec("arrays", name=rest)
     if kind == "tfds" and rest:
         tfds_name, _, tfds_config = rest.partition(":")
         if tfds_name and ":" not in tfds_config and "/" not in tfds_name:
@@ -116,6 +120,14 @@ def parse_dataset(name: str) -> DatasetSpec:
     raise ConfigError(
         f"dataset={name!r}: use mnist, tfds:NAME[:CONFIG] (a tensorflow-datasets image dataset) or folder:PATH"
     )
+
+
+def parse_dataset_kind(name: str) -> str | None:
+    """The kind of a dataset name (`DatasetSpec.kind`), or None if `name` is none of them."""
+    try:
+        return parse_dataset(name).kind
+    except ConfigError:
+        return None
 
 
 def absolute_folder(config: Config) -> Config:
@@ -226,7 +238,10 @@ def from_arrays(
 ) -> Dataset:
     """A `Dataset` of arrays in memory: each split is `(images, labels)` with images [N, H, W] or
     [N, H, W, C], uint8 (0-255) or float in [0, 1], and integer labels [N]. A missing validation or
-    test split is carved from train; `num_classes` defaults to the largest label + 1."""
+    test split is carved from train; `num_classes` defaults to the largest label + 1. A run trained on
+    it records `dataset=arrays` (`arrays:NAME` for another `name`), whatever its config said, and
+    skips the checks that only MNIST's digits need: any size, channels and classes train."""
+    name = name if parse_dataset_kind(name) == "arrays" else f"arrays:{name}"
     splits = {}
     for split_name, pair in (("train", train), ("validation", validation), ("test", test)):
         if pair is None:
@@ -272,6 +287,11 @@ def load_dataset(
       `Dataset` of uint8 images [N, H, W, C] and int32 labels [N] per split.
     """
     spec = parse_dataset(name)
+    if spec.kind == "arrays":
+        raise DataError(
+            f"dataset={name}: arrays in memory (ram.datasets.from_arrays) cannot be loaded by name; pass them "
+            "from Python: ram.train.train_and_evaluate(config, RUN_DIR, data), ram.evaluate.evaluate_run(RUN_DIR, data)"
+        )
     if spec.kind == "mnist":
         mnist = data.load_mnist(mnist_dir, data_dir)
         splits = {k: Split(as_nhwc(s.images), s.labels) for k, s in mnist._asdict().items()}
@@ -611,6 +631,8 @@ def fit_config(config: Config, info: DatasetInfo) -> Config:
                 "or leave it out (0 takes it from the data)"
             )
     # canvas (task=mnist): the image as it is
+    if parse_dataset_kind(info.name) == "arrays":  # what trained is the arrays, whatever config.dataset says
+        config = config.replace(dataset=info.name)
     from_data = {"num_classes": info.num_classes, "channels": info.channels, "canvas": max(h, w)}
     changes = {k: from_data[k] for k in fields_from_data(config.task)}
     if config.task == "mnist":
