@@ -551,13 +551,18 @@ class RunDir:
         if best_params is not None:
             items["best"] = _save_args(self._to_disk(best_params, num_seeds))
         try:
-            self._latest().save(step, args=ocp.args.Composite(**items))
+            saved = self._latest().save(step, args=ocp.args.Composite(**items))
         except Exception as e:  # also the failure of the previous (asynchronous) save
             raise _write_error(self.path / CHECKPOINTS, e) from None
+        if not saved:  # orbax skips a step at or before its latest one, without an error
+            raise RamError(
+                f"the checkpoint of step {step} was not written: {self.path / CHECKPOINTS} already holds step "
+                f"{self._latest().latest_step()}"
+            )
 
     def restore_latest(self, like, num_seeds: int):
         """`(states [N, ...], extra, best parameters [N, ...] or None)` of the newest checkpoint that
-        restores; an older one is used (and said) when the newest is corrupt. The best parameters are
+        restores; an older one is used (and said) when the newest is corrupt, which is deleted. The best parameters are
         None in a checkpoint written before checkpoints held them (then read `best/`)."""
         steps = sorted(self._latest().all_steps(), reverse=True)
         on_disk = self._to_disk(like, num_seeds)
@@ -576,6 +581,8 @@ class RunDir:
                 print(
                     f"ram: the checkpoint of step {bad} is corrupt ({why}); resuming from step {step}", file=sys.stderr
                 )
+                # Deleted, so the resumed run writes that step again (orbax skips a step it holds).
+                self._latest().delete(bad)
             return self._from_disk(state, num_seeds), extra, self._from_disk(best, num_seeds)
         if corrupt:
             raise RamError(

@@ -397,6 +397,10 @@ def test_a_fault_is_recovered_with_one_warning(case, run, capsys):
     code, _, err = cli(capsys, argv)
     assert code == 0, err
     assert err.startswith("ram: ") and err.count("\n") == 1 and warning in err, err
+    if "checkpoint" in warning:  # the resumed run wrote step 30 again, in place of the corrupt one
+        _, states = step.init_states(CONFIG, 1)
+        restored, _, _ = rundir.RunDir(run).restore_latest(states, 1)
+        assert int(restored.step[0]) == 30 and not capsys.readouterr().err
 
 
 def test_eval_reads_the_best_checkpoint_that_replaced_the_one_it_listed(run):
