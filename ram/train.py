@@ -333,10 +333,13 @@ def train_and_evaluate(
             at = int(states.step[0])
             bad = non_finite_seeds(metrics)
             if bad:
+                # A resumed run would take the same steps again (fixed keys and data) and may not change
+                # the optimiser, so the way on is a new folder, from this one's best parameters if any.
+                start = "" if best_params is None else f", from this run's best parameters with init_from={run.path}"
                 raise RamError(
                     f"the loss became non-finite by step {at} (seed {', '.join(str(seeds[i]) for i in bad)}); "
-                    f"training stopped; the checkpoint of step {run.latest_step() or 0} is kept. Lower "
-                    "learning_rate or set grad_clip"
+                    f"training stopped; the checkpoint of step {run.latest_step() or 0} is kept. Train again in a "
+                    f"new --run-dir with a lower learning_rate or grad_clip{start}"
                 )
             train_sums = train_sums.add(metrics)
             loss = " ".join(f"{x:.3f}" for x in metrics["loss"])

@@ -466,7 +466,8 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_
         return wrapped
 
     monkeypatch.setattr(step, "make_train_chunk", diverging_chunk)
-    with pytest.raises(RamError, match="non-finite by step 30 \\(seed 0\\).*checkpoint of step 20 is kept"):
+    said = "non-finite by step 30 \\(seed 0\\).*checkpoint of step 20 is kept.*new --run-dir.*init_from="
+    with pytest.raises(RamError, match=said):
         train.train_and_evaluate(config, tmp_path, synthetic, progress=False)
     run = rundir.RunDir(tmp_path)
     assert run.latest_step() == 20 and [r["step"] for r in run.read_metrics()] == [10, 20]
