@@ -263,6 +263,9 @@ class RunDir:
                     f"--resume: {self.path} trained {recorded} seed(s) at once; resume it with --seeds {recorded}"
                 )
             check_resumable(self.config(), config, self.path / CONFIG)
+            latest = self.latest_step()
+            if latest is not None and latest > config.train_steps:  # before config.json is written
+                raise RamError(f"--resume: the run is already at step {latest}, past train_steps={config.train_steps}")
         elif progress:
             raise RamError(
                 f"{self.path} already holds a run: pass --resume to continue it, or choose another --run-dir"

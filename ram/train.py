@@ -275,9 +275,7 @@ def train_and_evaluate(
                 print(
                     f"ram: warning: {run.path} goes on with other data than it started with: {changed}", file=sys.stderr
                 )
-            at = int(states.step[0])
-            if at > config.train_steps:
-                raise RamError(f"--resume: the run is already at step {at}, past train_steps={config.train_steps}")
+            at = int(states.step[0])  # at most train_steps: `run.prepare` checked the latest step
             if run.writes():
                 print(f"ram: {run.path}: continuing from step {at} of {config.train_steps}", flush=True)
             best, wall_before = Best.from_json(extra["best"]), extra["wall_time_s"]

@@ -280,6 +280,7 @@ def test_constant_schedule_run_can_be_extended_but_not_shortened(tmp_path, synth
     train.train_and_evaluate(config, tmp_path, synthetic, progress=False)
     with pytest.raises(RamError, match="already at step 40, past train_steps=20"):
         train.train_and_evaluate(config.replace(train_steps=20), tmp_path, synthetic, resume=True, progress=False)
+    assert rundir.RunDir(tmp_path).config().train_steps == 40  # the refused resume left config.json as it was
     (tmp_path / "results.json").unlink()
     results = train.train_and_evaluate(config.replace(train_steps=60), tmp_path, synthetic, resume=True, progress=False)
     assert results["train_steps"] == 60 and results["images_seen"] == 60 * config.batch_size
