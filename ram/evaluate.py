@@ -233,13 +233,28 @@ def _probabilities(graphdef: nnx.GraphDef, config: Config, mc_samples: int):
     return probs
 
 
+def check_images(shape: tuple[int, ...], config: Config, given: tuple[int, ...]) -> None:
+    """`RamError` unless `shape` [B, H, W, C] is a batch of `config`'s canvases (task=mnist: the
+    images as they are, whose longer side is the canvas; other tasks: the whole square canvas)."""
+    c, n = config.channels or 1, config.canvas
+    want = f"[B, {n}, {n}, {c}]" if c > 1 else f"[B, {n}, {n}] or [B, {n}, {n}, 1]"
+    ok = len(shape) == 4 and shape[3] == c
+    if ok:
+        ok = max(shape[1:3]) == n if config.task == "mnist" else tuple(shape[1:3]) == (n, n)
+    if not ok:
+        where = "" if config.task == "mnist" else f" (task={config.task}: images already placed on the canvas)"
+        raise RamError(f"images of shape {tuple(given)} do not fit this run: give {want}{where}")
+
+
 def predict(run: rundir.Run, images, *, seed_index: int = 0, mc_samples: int = 1, seed: int = 0) -> np.ndarray:
     """Class probabilities [B, num_classes] of a run's best parameters (of seed index `seed_index`) on
     `images` as the model sees them: [B, H, W] or [B, H, W, C], uint8 (0-255) or float in [0, 1], of
-    the run's canvas (28x28 for MNIST digits). `mc_samples > 1` averages over that many trajectories."""
+    the run's canvas (28x28 for MNIST digits). `mc_samples > 1` averages over that many trajectories.
+    Images of another size or number of channels are one line (`RamError`)."""
     images = np.asarray(images)
     x = images.astype(np.float32) / 255.0 if images.dtype == np.uint8 else images.astype(np.float32)
     x = x[..., None] if x.ndim == 3 else x
+    check_images(x.shape, run.config, images.shape)
     params, step = run.seed_params(seed_index)
     std = run.config.policy_std(step)
     probs = _probabilities(run.graphdef, run.config, mc_samples)(params, jnp.asarray(x), jax.random.key(seed), std)

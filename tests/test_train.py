@@ -5,6 +5,7 @@ Uses a tiny model on small random arrays shaped like MNIST (synthetic; not MNIST
 
 import json
 import os
+import re
 import signal
 
 import jax
@@ -522,3 +523,18 @@ def test_a_run_records_its_data_and_says_when_it_goes_on_with_other_data(tmp_pat
     err = capsys.readouterr().err
     assert "goes on with other data than it started with: train (64 images then, 64 now)" in err
     assert json.loads((tmp_path / "data.json").read_text()) == recorded
+
+
+def test_predict_gives_probabilities_of_the_runs_canvases_and_one_line_for_other_shapes(tmp_path, synthetic):
+    train.train_and_evaluate(TINY, tmp_path, synthetic, progress=False)
+    run = rundir.load_run(tmp_path)
+    digits = synthetic.test.images[:5]  # [5, 28, 28] uint8
+    probs = evaluate.predict(run, digits, mc_samples=2)
+    assert probs.shape == (5, 10) and np.allclose(probs.sum(-1), 1, atol=1e-5)
+    np.testing.assert_allclose(evaluate.predict(run, digits[..., None] / 255.0, mc_samples=2), probs, atol=1e-6)
+    for bad in (digits[0], digits[:, :20, :20], np.repeat(digits[..., None], 3, -1), digits[None]):
+        with pytest.raises(RamError, match=f"images of shape {re.escape(str(bad.shape))} do not fit this run: give "):
+            evaluate.predict(run, bad)
+    translated = rundir.load_run(tmp_path).config.replace(task="translated", canvas=40)
+    with pytest.raises(RamError, match="give \\[B, 40, 40\\].*task=translated: images already placed"):
+        evaluate.check_images((5, 28, 28, 1), translated, (5, 28, 28))
