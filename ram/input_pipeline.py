@@ -12,6 +12,8 @@ The compiled chunk (`ram.step.make_train_chunk`) takes a `DeviceSplit` and draws
   replacement on the host (`window_indices`), gathered and prefetched by a tf.data pipeline while the
   device trains on the previous window. Each chunk's batches and clutter then come from its window.
   Window c depends on (seed, c) alone, so a resumed run sees the windows an uninterrupted one does.
+  The N seeds of a `--seeds N` run share the windows of its first seed (each draws its own batches
+  from them), so they are not N independent runs' streams as they are for a split on the device.
 
 Validation and test splits larger than `device_data_mb` are evaluated one batch at a time
 (`ram.evaluate.make_evaluator`), except a cluttered task's, whose clutter comes from the whole split.
