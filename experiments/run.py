@@ -135,13 +135,19 @@ def write_table() -> None:
     print(table())
 
 
-def main() -> int:
+def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    """(run.py's arguments, the arguments after `--` for `ram train`). Split by hand: argparse would
+    give `--mnist-dir DIR` after `--` to the row names."""
+    cut = argv.index("--") if "--" in argv else len(argv)
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("rows", nargs="*", help="row names, or 'all'")
     p.add_argument("--list", action="store_true")
     p.add_argument("--table", action="store_true")
-    args, extra = p.parse_known_args()
-    extra = [a for a in extra if a != "--"]
+    return p.parse_args(argv[:cut]), argv[cut + 1 :]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, extra = parse(sys.argv[1:] if argv is None else argv)
     if args.list:
         for name, row in ROWS.items():
             print(f"{name:24s} paper {fmt(row.paper):>6s}  {' '.join(command(name))}")

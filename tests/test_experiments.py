@@ -119,6 +119,15 @@ def test_run_script_forwards_sigterm_to_the_training_process(tmp_path):
     assert marker.read_text() == str(int(signal.SIGTERM))
 
 
+def test_run_script_passes_what_follows_the_double_dash_to_ram_train():
+    import run
+
+    args, extra = run.parse(["mnist28-g6", "translated60-g8", "--", "--mnist-dir", "DIR"])
+    assert (args.rows, extra) == (["mnist28-g6", "translated60-g8"], ["--mnist-dir", "DIR"])
+    args, extra = run.parse(["--table"])
+    assert (args.rows, args.table, extra) == ([], True, [])
+
+
 def test_budget_of_a_continued_run_counts_its_parent():
     import run
 
