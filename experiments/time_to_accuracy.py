@@ -88,6 +88,8 @@ def table() -> tuple[str, list[tuple[str, str, list[float], list[float]]]]:
         if not run.is_run():
             continue
         rows = run.read_metrics()
+        if not rows:  # not validated yet
+            continue
         machine = run.read_results().get("machine", {}) if run.has_results() else {}
         where = "2-core CPU" if machine.get("platform", "cpu") == "cpu" else machine.get("device", "GPU")
         thresholds = THRESHOLDS[task_of(run)]

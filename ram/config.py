@@ -235,6 +235,11 @@ class Config:
             f"train_rotation={self.train_rotation}: must be between 0 (none) and 180 degrees",
         )
         need(0 <= self.train_scale < 1, f"train_scale={self.train_scale}: must be >= 0 (none) and below 1")
+        need(
+            self.task == "cluttered" or self.clutter_pieces == 0,
+            f"clutter_pieces={self.clutter_pieces}: clutter is added by task=cluttered only; set clutter_pieces=0 "
+            f"for task={self.task}",
+        )
         if self.task == "cluttered":
             need(self.clutter_pieces >= 1, "task=cluttered needs clutter_pieces >= 1")
             need(

@@ -55,6 +55,7 @@ def test_overrides_are_typed():
         (["patch_size=40"], "larger than the 28x28 canvas"),
         (["core=transformer"], "choose one of"),
         (["canvas=60"], "task=translated"),
+        (["clutter_pieces=4"], "clutter_pieces=4: clutter is added by task=cluttered only"),
     ],
 )
 def test_bad_overrides_say_what_to_fix(overrides, message):
