@@ -168,6 +168,20 @@ class Config:
         except (ValueError, TypeError) as e:  # JSONDecodeError is a ValueError; TypeError: a wrong-typed value
             raise ConfigError(f"{path} is not a valid config ({e}); restore it or start a new run") from None
 
+    def check_retina(self, canvas: int) -> Config:
+        """`self`, or `ConfigError` if the retina's patches do not fit a `canvas` x `canvas` image."""
+        largest = self.patch_size * self.scale_factor ** (self.num_scales - 1)
+        if self.patch_size > canvas:
+            raise ConfigError(
+                f"patch_size={self.patch_size} is larger than the {canvas}x{canvas} canvas; use patch_size <= {canvas}"
+            )
+        if largest > 4 * canvas:
+            raise ConfigError(
+                f"the widest retina patch ({largest} px = patch_size*scale_factor^(num_scales-1)) is over 4x "
+                f"the {canvas}px canvas: lower num_scales or scale_factor"
+            )
+        return self
+
     def validate(self) -> Config:
         """Returns self, or raises `ConfigError` naming the field to fix."""
 
@@ -246,17 +260,11 @@ class Config:
                 1 <= self.clutter_size <= (side or self.canvas) and self.clutter_size <= self.canvas,
                 f"clutter_size={self.clutter_size}: must be between 1 and {side or self.canvas} and fit the canvas",
             )
-        largest = self.patch_size * self.scale_factor ** (self.num_scales - 1)
-        need(
-            self.patch_size <= self.canvas,
-            f"patch_size={self.patch_size} is larger than the {self.canvas}x{self.canvas} canvas; "
-            f"use patch_size <= {self.canvas}",
-        )
-        need(
-            largest <= 4 * self.canvas,
-            f"the widest retina patch ({largest} px = patch_size*scale_factor^(num_scales-1)) is over 4x "
-            f"the {self.canvas}px canvas: lower num_scales or scale_factor",
-        )
+        # task=mnist looks at the images as they are: their size is known here for MNIST or image_size,
+        # else only once the data is loaded (`ram.datasets.fit_config` checks the retina then).
+        canvas = self.canvas if self.task != "mnist" else side
+        if canvas:
+            self.check_retina(canvas)
         for name in (
             "glimpse_hidden",
             "location_hidden",

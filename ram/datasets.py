@@ -650,7 +650,8 @@ def fit_config(config: Config, info: DatasetInfo) -> Config:
                 f"{info.name}; use clutter_size <= {min(h, w)}"
             )
     try:
-        return config.replace(**changes).validate()
+        fitted = config.replace(**changes).validate()
+        return fitted.check_retina(fitted.canvas)
     except ConfigError as e:
         raise DataError(f"with the {h}x{w} images of {info.name}: {e}") from None
 

@@ -63,6 +63,14 @@ def test_bad_overrides_say_what_to_fix(overrides, message):
         get_config("mnist28", overrides)
 
 
+def test_the_retina_is_checked_against_the_images_task_mnist_will_see():
+    """task=mnist's canvas is the images' size: image_size's, or (another dataset) the data's."""
+    assert get_config("mnist28", ["image_size=64", "patch_size=32"]).patch_size == 32
+    assert get_config("mnist28", ["dataset=tfds:cifar10", "patch_size=30"]).patch_size == 30  # checked on load
+    with pytest.raises(ConfigError, match="patch_size=24 is larger than the 20x20 canvas"):
+        get_config("mnist28", ["image_size=20", "patch_size=24"])
+
+
 def test_unknown_preset():
     with pytest.raises(ConfigError, match="unknown preset 'mnist29'"):
         get_config("mnist29")

@@ -104,6 +104,7 @@ def test_mismatched_settings_and_bad_data_are_one_line(capsys, tmp_path):
         (["num_classes=10"], "num_classes=10: folder:.* has 3 classes; set num_classes=3"),
         (["dataset=folder:/no/such/folder"], "is not a folder"),
         (["task=translated", "canvas=12", "patch_size=4"], "canvas=12: a translated canvas must hold the 16x16"),
+        (["patch_size=20"], "with the 16x16 images of folder:.*: patch_size=20 is larger than the 16x16 canvas"),
     ]:
         code = main(["train", "mnist28", f"dataset=folder:{folder}", *argv, "--run-dir", str(tmp_path / "r")])
         captured = capsys.readouterr()
