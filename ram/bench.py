@@ -157,14 +157,21 @@ def bench_seeds(
 def run_bench(
     preset: str, config: Config, batch_sizes: list[int], min_seconds: float = 3.0, seeds: int = 1
 ) -> list[dict]:
+    """`bench_one` (and `bench_seeds`) of `config` at each batch size, on random images of the size
+    and channels the config trains on (synthetic: only the shapes matter): `image_size`, else the
+    canvas on task=mnist and MNIST's 28 on the others (another dataset's size is known only once it
+    is loaded: give image_size=)."""
     rate = matmul_rate()
-    data = tasks.synthetic_split()
+    side = config.image_size or (config.canvas if config.task == "mnist" else 28)
+    shape = (side, side, config.channels or 1)
+    data = tasks.synthetic_split(shape=shape)
     out = []
     for b in batch_sizes:
         rec = bench_one(config, b, data, min_seconds, rate)
         if seeds > 1:
             rec["multiseed"] = bench_seeds(config, b, seeds, data, min_seconds)
         rec["preset"] = preset
+        rec["image_shape"] = list(shape)
         out.append(rec)
     return out
 

@@ -42,6 +42,16 @@ def test_bench_json_records(capsys):
         )
 
 
+def test_bench_times_the_images_the_config_trains_on(capsys):
+    """Colour images resized to 20x20 on a translated 32x32 canvas: the model and the random images
+    (synthetic) have 3 channels."""
+    argv = ["bench", "translated60", "dataset=tfds:cifar10", "image_size=20", "channels=3", "canvas=32"]
+    argv += ["patch_size=8", "num_glimpses=2", "steps_per_call=2", "--batch-sizes", "8", "--seconds", "0.05", "--json"]
+    assert main(argv) == 0
+    (record,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert record["image_shape"] == [20, 20, 3] and record["train_images_per_s"] > 0
+
+
 def test_flops_count_grows_with_glimpses():
     data = tasks.synthetic_split(64)
     small = Config(glimpse_features=32, core_hidden=32, batch_size=8)
