@@ -736,8 +736,9 @@ ROWS: dict[str, Row] = {
         "location_std_final=0.01",
         note="translated60-g8-lstm-m4-both-wd03-drop1 with the policy std annealed to 0.01, not 0.03",
     ),
-    # Session 17: 0.01 was worse on every measure (validation 0.99%, test 1.05%, MC-10 1.04%), with more
-    # digits wrong in all 10 trajectories. The other side: annealed to 0.05 (tfRAM keeps 0.1 throughout).
+    # Session 17: 0.01 was no better (validation 0.99%, MC-10 1.04%, both worse than the three std-0.03
+    # seeds; test 1.05%, within their 0.95-1.12%), with more digits wrong in all 10 trajectories. The
+    # other side: annealed to 0.05 (tfRAM keeps 0.1 throughout).
     "translated60-g8-lstm-m4-both-wd03-drop1-std05": _translated_m4(
         100_000,
         64,

@@ -565,8 +565,8 @@ class RunDir:
 
     def restore_latest(self, like, num_seeds: int):
         """`(states [N, ...], extra, best parameters [N, ...] or None)` of the newest checkpoint that
-        restores; an older one is used (and said) when the newest is corrupt, which is deleted. The best parameters are
-        None in a checkpoint written before checkpoints held them (then read `best/`)."""
+        restores; an older one is used (and said) when the newest is corrupt, which is deleted. The best
+        parameters are None in a checkpoint written before checkpoints held them (then read `best/`)."""
         steps = sorted(self._latest().all_steps(), reverse=True)
         on_disk = self._to_disk(like, num_seeds)
         corrupt = []  # (step, why) of the newer checkpoints that did not restore
