@@ -124,9 +124,14 @@ test images of the recorded ones (float32 arithmetic differs and moves some samp
 """
 
 
-def write_table() -> None:
+def results_md() -> str:
+    """experiments/RESULTS.md: the table and each row's command."""
     commands = "\n".join(f"- `{name}`: `{' '.join(command(name))}`" for name in ROWS)
-    (HERE / "RESULTS.md").write_text(f"{INTRO}\n{table()}\n\n## Commands\n\n{commands}\n")
+    return f"{INTRO}\n{table()}\n\n## Commands\n\n{commands}\n"
+
+
+def write_table() -> None:
+    (HERE / "RESULTS.md").write_text(results_md())
     text = README.read_text()
     if START in text and END in text:
         head, rest = text.split(START, 1)

@@ -162,3 +162,16 @@ def test_every_recorded_run_has_the_config_of_its_row():
     assert checked >= 20
     for name, row in ROWS.items():  # the command a row prints gives its config
         assert get_config(row.preset, row.overrides) == row.config, name
+
+
+def test_generated_tables_match_the_recorded_runs():
+    """The README's full table and experiments/RESULTS.md are what `run.py --table` writes from the
+    recorded results.json files today: a result recorded (or a row's note changed) without
+    regenerating them fails here."""
+    import run
+
+    readme = run.README.read_text()
+    block = readme.split(run.START, 1)[1].split(run.END, 1)[0]
+    assert block.strip() == run.table("experiments/runs"), "README table is stale: python experiments/run.py --table"
+    results = (EXPERIMENTS / "RESULTS.md").read_text()
+    assert results == run.results_md(), "experiments/RESULTS.md is stale: python experiments/run.py --table"
