@@ -636,6 +636,13 @@ def fit_config(config: Config, info: DatasetInfo) -> Config:
     from_data = {"num_classes": info.num_classes, "channels": info.channels, "canvas": max(h, w)}
     changes = {k: from_data[k] for k in fields_from_data(config.task)}
     if config.task == "mnist":
+        # The canvas is the images' own size; a value other than the default (28) or that size asked
+        # for something task=mnist does not do, so it is refused rather than silently replaced.
+        if config.canvas not in (Config.canvas, max(h, w)):
+            raise DataError(
+                f"canvas={config.canvas}: task=mnist looks at the {h}x{w} images of {info.name} as they are; "
+                "leave canvas out, or use task=translated for a larger canvas"
+            )
         if config.train_shift and 2 * config.train_shift >= min(h, w):
             raise DataError(f"train_shift={config.train_shift}: too large for the {h}x{w} images of {info.name}")
     else:

@@ -322,6 +322,8 @@ def test_fit_config_takes_classes_channels_and_size_from_the_data():
     ]:
         with pytest.raises(DataError, match=message):
             datasets.fit_config(get_config("mnist28", ["dataset=folder:x", *overrides]), info)
+    with pytest.raises(DataError, match="canvas=64: task=mnist looks at the 20x24 images of folder:x as they are"):
+        datasets.fit_config(get_config("mnist28", ["dataset=folder:x", "canvas=64"]), info)
     with pytest.raises(DataError, match="canvas=22: a translated canvas must hold the 20x24 images"):
         datasets.fit_config(get_config("translated60", ["dataset=folder:x", "canvas=22", "patch_size=8"]), info)
     with pytest.raises(DataError, match="clutter_size=21: clutter pieces are cut from the 20x24 images"):
