@@ -3,7 +3,7 @@
     python experiments/run.py mnist28-g6            # train one row into experiments/runs/mnist28-g6
     python experiments/run.py all                   # every row, one after the other
     python experiments/run.py --list                # rows, their commands and paper numbers
-    python experiments/run.py --table               # rewrite experiments/RESULTS.md and the README summary
+    python experiments/run.py --table               # rewrite experiments/RESULTS.md and the README's tables
 
 A row whose run folder already exists is resumed (`--resume`), so an interrupted sweep continues
 where it stopped. Extra arguments after `--` go to `ram train` (e.g. `-- --mnist-dir DIR`).
@@ -26,6 +26,14 @@ from ram.rundir import RunDir  # noqa: E402
 RUNS = HERE / "runs"
 README = HERE.parent / "README.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
+SUMMARY_START, SUMMARY_END = "<!-- summary:start -->", "<!-- summary:end -->"
+# The README summary's tasks: (label, preset, glimpses). Each shows its run best on validation.
+TASKS = (
+    ("28x28 MNIST, 6 glimpses", "mnist28", 6),
+    ("translated 60x60, 8 glimpses", "translated60", 8),
+    ("cluttered 60x60, 8 glimpses", "cluttered60", 8),
+    ("cluttered 100x100, 8 glimpses", "cluttered100", 8),
+)
 
 
 def command(name: str) -> list[str]:
@@ -99,14 +107,11 @@ def table(link: str = "runs") -> str:
         if not run.has_results():
             continue
         r = run.read_results()
-        m = r.get("machine", {})
-        cpu = m.get("platform") == "cpu"
-        machine = f"{m.get('cpu_count', '?')}-core CPU" if cpu else m.get("device", "?")
         lines.append(
             f"| [{name}]({link}/{name}) | {fmt(row.paper)} | {fmt(row.public)} | {fmt(row.target)} "
             f"| **{errors(r, 'test_error_pct')}** | {errors(r, 'test_error_mc_pct')} ({r['mc_samples']}) "
             f"| {budget(r)} "
-            f"| {machine} | {row.note} |"
+            f"| {machine(r, full=True)} | {row.note} |"
         )
     return "\n".join(lines)
 
@@ -124,6 +129,53 @@ test images of the recorded ones (float32 arithmetic differs and moves some samp
 """
 
 
+def best_on_validation(runs: list[tuple[str, dict]]) -> tuple[str, int] | None:
+    """(row, seed index) of the lowest validation error among `runs` ((row, results.json) pairs, each
+    seed of a several-seed run a candidate of its own); a tie goes to the earlier pair. None if empty."""
+    candidates = [
+        (r["val_error_pct"][i], k, name, i) for k, (name, r) in enumerate(runs) for i in range(r["num_seeds"])
+    ]
+    return min(candidates)[2:] if candidates else None
+
+
+def machine(r: dict, full: bool = False) -> str:
+    """The machine: "2-core CPU", or the accelerator's name ("H100 80GB HBM3"; with `full`, as JAX reports it)."""
+    m = r.get("machine", {})
+    if m.get("platform") == "cpu":
+        return f"{m.get('cpu_count', '?')}-core CPU"
+    device = m.get("device", "?")
+    return device if full else device.removeprefix("NVIDIA ")
+
+
+def summary(link: str = "experiments/runs") -> str:
+    """The README's summary: per task of TASKS, the recorded run best on validation (any row, any seed)."""
+    lines = [
+        "| task | target (best public) | paper | **ours** | MC-10 | validation | run (best on validation) | training |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for label, preset, glimpses in TASKS:
+        runs = [
+            (name, RunDir(RUNS / name).read_results())
+            for name, row in ROWS.items()
+            if row.preset == preset and row.config.num_glimpses == glimpses and RunDir(RUNS / name).has_results()
+        ]
+        best = best_on_validation(runs)
+        if best is None:
+            continue
+        name, i = best
+        r, row = dict(runs)[name], ROWS[name]
+        seed = f", seed {r['seeds'][i]}" if r["num_seeds"] > 1 else ""
+        m = row.config.samples_per_image
+        images = f"{r['images_seen'] / 1e6:.1f}M images" + (f" x {m} trajectories" if m > 1 else "")
+        wall = f"{r['train_wall_time_s'] / 60:.0f} min" + (f" for {r['num_seeds']} seeds" if seed else "")
+        lines.append(
+            f"| {label} | {fmt(row.public)} | {fmt(row.paper)} | **{r['test_error_pct'][i]:.2f}** "
+            f"| {r['test_error_mc_pct'][i]:.2f} | {r['val_error_pct'][i]:.2f} | [{name}]({link}/{name}){seed} "
+            f"| {images}, {wall}, {machine(r)} |"
+        )
+    return "\n".join(lines)
+
+
 def results_md() -> str:
     """experiments/RESULTS.md: the table and each row's command."""
     commands = "\n".join(f"- `{name}`: `{' '.join(command(name))}`" for name in ROWS)
@@ -133,11 +185,18 @@ def results_md() -> str:
 def write_table() -> None:
     (HERE / "RESULTS.md").write_text(results_md())
     text = README.read_text()
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        _, tail = rest.split(END, 1)
-        README.write_text(f"{head}{START}\n{table('experiments/runs')}\n{END}{tail}")
+    text = between(text, START, END, table("experiments/runs"))
+    README.write_text(between(text, SUMMARY_START, SUMMARY_END, summary()))
     print(table())
+
+
+def between(text: str, start: str, end: str, body: str) -> str:
+    """`text` with what lies between the markers `start` and `end` replaced by `body` (unchanged
+    if a marker is missing)."""
+    if start not in text or end not in text:
+        return text
+    head, rest = text.split(start, 1)
+    return f"{head}{start}\n{body}\n{end}{rest.split(end, 1)[1]}"
 
 
 def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:

@@ -173,5 +173,23 @@ def test_generated_tables_match_the_recorded_runs():
     readme = run.README.read_text()
     block = readme.split(run.START, 1)[1].split(run.END, 1)[0]
     assert block.strip() == run.table("experiments/runs"), "README table is stale: python experiments/run.py --table"
+    summary = readme.split(run.SUMMARY_START, 1)[1].split(run.SUMMARY_END, 1)[0]
+    assert summary.strip() == run.summary(), "README summary is stale: python experiments/run.py --table"
     results = (EXPERIMENTS / "RESULTS.md").read_text()
     assert results == run.results_md(), "experiments/RESULTS.md is stale: python experiments/run.py --table"
+
+
+def test_the_summary_shows_the_run_best_on_validation_over_every_seed():
+    """Made-up results.json contents (not recorded runs): each seed of a several-seed run competes on
+    its own, the lowest validation error wins whatever its test error, and a tie goes to the earlier run."""
+    import run
+
+    def results(*val):
+        return {"num_seeds": len(val), "val_error_pct": list(val), "test_error_pct": [0.0] * len(val)}
+
+    assert run.best_on_validation([]) is None
+    assert run.best_on_validation([("a", results(0.6)), ("b", results(0.7, 0.5, 0.9))]) == ("b", 1)
+    assert run.best_on_validation([("a", results(0.5)), ("b", results(0.5))]) == ("a", 0)
+    assert run.best_on_validation([("a", results(0.61, 0.5)), ("b", results(0.5))]) == ("a", 1)
+    assert run.between("x <s>\nold\n<e> y", "<s>", "<e>", "new") == "x <s>\nnew\n<e> y"
+    assert run.between("no markers", "<s>", "<e>", "new") == "no markers"
