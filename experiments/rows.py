@@ -521,15 +521,15 @@ ROWS: dict[str, Row] = {
     },
     "mnist28-g6-readme-wd03-seed0": _readme(
         weight_decay=0.03,
-        note="the README's command (weight decay 0.03, chosen on validation) as a newcomer runs it: seed 0 alone",
+        note="the README's command (weight decay 0.03, chosen on validation) as a newcomer runs it: seed 0, one seed per process",
     ),
     "mnist28-g6-readme-wd03-seed1": _readme(
-        "seed=1", weight_decay=0.03, note="the same with seed=1, alone: a second single-seed run of the command"
+        "seed=1", weight_decay=0.03, note="the same with seed=1: a second single-seed run of the command"
     ),
     # Session 11: two more single-seed runs of the README command, new seeds, for its promise.
     **{
         f"mnist28-g6-readme-wd03-seed{seed}": _readme(
-            f"seed={seed}", weight_decay=0.03, note=f"the README's command with seed={seed}, alone"
+            f"seed={seed}", weight_decay=0.03, note=f"the README's command with seed={seed}, one seed per process"
         )
         for seed in (3, 4)
     },
