@@ -521,7 +521,7 @@ ROWS: dict[str, Row] = {
     },
     "mnist28-g6-readme-wd03-seed0": _readme(
         weight_decay=0.03,
-        note="the README's command (weight decay 0.03, chosen on validation) as a newcomer runs it: seed 0, one seed per process",
+        note="the README's command (weight decay 0.03, chosen on validation) as a newcomer runs it, seed 0",
     ),
     "mnist28-g6-readme-wd03-seed1": _readme(
         "seed=1", weight_decay=0.03, note="the same with seed=1: a second single-seed run of the command"

@@ -131,9 +131,10 @@ test images of the recorded ones (float32 arithmetic differs and moves some samp
 
 def best_on_validation(runs: list[tuple[str, dict]]) -> tuple[str, int] | None:
     """(row, seed index) of the lowest validation error among `runs` ((row, results.json) pairs, each
-    seed of a several-seed run a candidate of its own); a tie goes to the earlier pair. None if empty."""
+    seed of a several-seed run a candidate of its own; a missing error, JSON's null, is none); a tie
+    goes to the earlier pair. None if there is no candidate."""
     candidates = [
-        (r["val_error_pct"][i], k, name, i) for k, (name, r) in enumerate(runs) for i in range(r["num_seeds"])
+        (v, k, name, i) for k, (name, r) in enumerate(runs) for i, v in enumerate(r["val_error_pct"]) if v is not None
     ]
     return min(candidates)[2:] if candidates else None
 

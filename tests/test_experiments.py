@@ -191,5 +191,6 @@ def test_the_summary_shows_the_run_best_on_validation_over_every_seed():
     assert run.best_on_validation([("a", results(0.6)), ("b", results(0.7, 0.5, 0.9))]) == ("b", 1)
     assert run.best_on_validation([("a", results(0.5)), ("b", results(0.5))]) == ("a", 0)
     assert run.best_on_validation([("a", results(0.61, 0.5)), ("b", results(0.5))]) == ("a", 1)
+    assert run.best_on_validation([("a", results(None)), ("b", results(0.9))]) == ("b", 0)
     assert run.between("x <s>\nold\n<e> y", "<s>", "<e>", "new") == "x <s>\nnew\n<e> y"
     assert run.between("no markers", "<s>", "<e>", "new") == "no markers"
