@@ -5,8 +5,8 @@ The compiled chunk (`ram.step.make_train_chunk`) takes a `DeviceSplit` and draws
 `TrainFeed` hands it, chunk after chunk:
 
 * the whole training split, put on the device once, when its images take at most
-  `config.device_data_mb` MB. MNIST's 50,000 training digits take 39 MB, CIFAR-10's 50,000 32x32x3
-  images 154 MB; the default 2048 MB holds 2.7M MNIST-sized digits or 690k 32x32 colour images (on a
+  `config.device_data_mb` MiB. MNIST's 50,000 training digits take 37 MiB, CIFAR-10's 50,000 32x32x3
+  images 146 MiB; the default 2048 MiB holds 2.7M MNIST-sized digits or 699k 32x32 colour images (on a
   CPU the device's memory is the host's);
 * otherwise, a window of `steps_per_call * batch_size` training images per chunk, drawn uniformly with
   replacement on the host (`window_indices`), gathered and prefetched by a tf.data pipeline while the
