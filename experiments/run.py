@@ -155,11 +155,8 @@ def summary(link: str = "experiments/runs") -> str:
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for label, preset, glimpses in TASKS:
-        runs = [
-            (name, RunDir(RUNS / name).read_results())
-            for name, row in ROWS.items()
-            if row.preset == preset and row.config.num_glimpses == glimpses and RunDir(RUNS / name).has_results()
-        ]
+        rows = [n for n, row in ROWS.items() if row.preset == preset and row.config.num_glimpses == glimpses]
+        runs = [(n, RunDir(RUNS / n).read_results()) for n in rows if RunDir(RUNS / n).has_results()]
         best = best_on_validation(runs)
         if best is None:
             continue
