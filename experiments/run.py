@@ -21,7 +21,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from rows import ROWS  # noqa: E402
 
-from ram.rundir import RunDir  # noqa: E402
+from ram.rundir import RunDir, summarize  # noqa: E402
 
 RUNS = HERE / "runs"
 README = HERE.parent / "README.md"
@@ -33,6 +33,35 @@ TASKS = (
     ("translated 60x60, 8 glimpses", "translated60", 8),
     ("cluttered 60x60, 8 glimpses", "cluttered60", 8),
     ("cluttered 100x100, 8 glimpses", "cluttered100", 8),
+)
+RECIPES_START, RECIPES_END = "<!-- recipes:start -->", "<!-- recipes:end -->"
+
+
+def _seeds(name: str, seeds: tuple[int, ...] = (1, 2)) -> tuple[str, ...]:
+    return (name, *(f"{name}-seed{seed}" for seed in seeds))
+
+
+# The README's recipes over seeds: (task, recipe, rows). The rows of a recipe differ only in their
+# seed (a test checks), and each seed of each recorded row is one run of it.
+RECIPES = (
+    (
+        "28x28",
+        "this README's command",
+        ("mnist28-g6-m4-both-100k-wd03-3seeds", *(f"mnist28-g6-readme-wd03-seed{s}" for s in (0, 1, 3, 4))),
+    ),
+    (
+        "translated 60x60",
+        "LSTM, 4 trajectories, `baseline=both`, weight decay 0.03",
+        _seeds("translated60-g8-lstm-m4-both-wd03"),
+    ),
+    ("translated 60x60", "the same with `dropout=0.1`", _seeds("translated60-g8-lstm-m4-both-wd03-drop1")),
+    (
+        "translated 60x60",
+        "the same with the policy std annealed to 0.05",
+        _seeds("translated60-g8-lstm-m4-both-wd03-drop1-std05"),
+    ),
+    ("cluttered 60x60", "the GPU recipe at batch 1024", _seeds("cluttered60-g8-lstm-gpu-b1024")),
+    ("cluttered 100x100", "the same", _seeds("cluttered100-g8-lstm-gpu-b1024")),
 )
 
 
@@ -174,6 +203,52 @@ def summary(link: str = "experiments/runs") -> str:
     return "\n".join(lines)
 
 
+def short_names(names: tuple[str, ...]) -> list[str]:
+    """Row names, each `X-seedN` after a row `X` or `X-seedM` shortened to `-seedN`."""
+    out = []
+    for k, name in enumerate(names):
+        base, _, seed = name.rpartition("-seed")
+        prev = names[k - 1] if k else ""
+        short = k and seed.isdigit() and base in (prev, prev.rpartition("-seed")[0])
+        out.append(f"-seed{seed}" if short else name)
+    return out
+
+
+def over_runs(results: list[dict], key: str) -> str:
+    """`key` over every seed of every results.json: "0.69 +- 0.04" (sample std), or the one value."""
+    values = [v for r in results for v in r[key]]
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    s = summarize(values)
+    return f"{s['mean']:.2f} +- {s['std']:.2f}"
+
+
+def recipes() -> str:
+    """The README's recipes over seeds: per recipe of RECIPES, mean +- std of every recorded run."""
+    lines = [
+        "| task | recipe (rows) | runs | **test** | validation | expected | MC-10 | machine |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for task, recipe, names in RECIPES:
+        done = [n for n in names if RunDir(RUNS / n).has_results()]
+        if not done:
+            continue
+        results = [RunDir(RUNS / n).read_results() for n in done]
+        short = dict(zip(names, short_names(names), strict=True))
+        rows = ", ".join(short[n] for n in done)
+        missing = [short[n] for n in names if n not in done]
+        if missing:
+            rows += f"; not yet recorded: {', '.join(missing)}"
+        machines = ", ".join(dict.fromkeys(machine(r) for r in results))
+        lines.append(
+            f"| {task} | {recipe} ({rows}) | {sum(r['num_seeds'] for r in results)} "
+            f"| **{over_runs(results, 'test_error_pct')}** | {over_runs(results, 'val_error_pct')} "
+            f"| {over_runs(results, 'test_error_expected_pct')} | {over_runs(results, 'test_error_mc_pct')} "
+            f"| {machines} |"
+        )
+    return "\n".join(lines)
+
+
 def results_md() -> str:
     """experiments/RESULTS.md: the table and each row's command."""
     commands = "\n".join(f"- `{name}`: `{' '.join(command(name))}`" for name in ROWS)
@@ -184,7 +259,8 @@ def write_table() -> None:
     (HERE / "RESULTS.md").write_text(results_md())
     text = README.read_text()
     text = between(text, START, END, table("experiments/runs"))
-    README.write_text(between(text, SUMMARY_START, SUMMARY_END, summary()))
+    text = between(text, SUMMARY_START, SUMMARY_END, summary())
+    README.write_text(between(text, RECIPES_START, RECIPES_END, recipes()))
     print(table())
 
 

@@ -175,8 +175,42 @@ def test_generated_tables_match_the_recorded_runs():
     assert block.strip() == run.table("experiments/runs"), "README table is stale: python experiments/run.py --table"
     summary = readme.split(run.SUMMARY_START, 1)[1].split(run.SUMMARY_END, 1)[0]
     assert summary.strip() == run.summary(), "README summary is stale: python experiments/run.py --table"
+    recipes = readme.split(run.RECIPES_START, 1)[1].split(run.RECIPES_END, 1)[0]
+    assert recipes.strip() == run.recipes(), "README recipes are stale: python experiments/run.py --table"
     results = (EXPERIMENTS / "RESULTS.md").read_text()
     assert results == run.results_md(), "experiments/RESULTS.md is stale: python experiments/run.py --table"
+
+
+def test_the_rows_of_a_recipe_differ_only_in_their_seed():
+    """A recipe's mean +- std pools its rows' runs, so they must be one config (and one preset's
+    command) apart from the seed: a row that changed anything else would be averaged in silently."""
+    import dataclasses
+
+    import run
+    from rows import ROWS
+
+    for task, recipe, names in run.RECIPES:
+        configs = {dataclasses.replace(ROWS[n].config, seed=0) for n in names}
+        assert len(configs) == 1, f"{task}, {recipe}: its rows differ in more than the seed"
+        assert len({ROWS[n].preset for n in names}) == 1, f"{task}, {recipe}"
+        assert len({ROWS[n].config.seed + k for n in names for k in range(ROWS[n].seeds)}) > 1, f"{task}, {recipe}"
+
+
+def test_a_recipe_pools_every_seed_of_every_row():
+    """Made-up results.json contents (not recorded runs): a three-seed row and a one-seed row are four
+    runs, reported with the sample std; one run is its value; names shorten after their base row."""
+    import run
+
+    assert run.over_runs([{"e": [1.0, 2.0, 3.0]}, {"e": [4.0]}], "e") == "2.50 +- 1.29"
+    assert run.over_runs([{"e": [0.874]}], "e") == "0.87"
+    assert run.short_names(("a-3seeds", "b-seed0", "b-seed1", "b-seed3", "c", "c-seed1")) == [
+        "a-3seeds",
+        "b-seed0",
+        "-seed1",
+        "-seed3",
+        "c",
+        "-seed1",
+    ]
 
 
 def test_the_summary_shows_the_run_best_on_validation_over_every_seed():
