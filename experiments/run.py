@@ -60,7 +60,7 @@ RECIPES = (
         "the same with the policy std annealed to 0.05",
         _seeds("translated60-g8-lstm-m4-both-wd03-drop1-std05"),
     ),
-    ("cluttered 60x60", "the GPU recipe at batch 1024", _seeds("cluttered60-g8-lstm-gpu-b1024")),
+    ("cluttered 60x60", "the GPU recipe at batch 1024, command below", _seeds("cluttered60-g8-lstm-gpu-b1024")),
     ("cluttered 100x100", "the same", _seeds("cluttered100-g8-lstm-gpu-b1024")),
 )
 
