@@ -60,6 +60,11 @@ RECIPES = (
         "the same with the policy std annealed to 0.05",
         _seeds("translated60-g8-lstm-m4-both-wd03-drop1-std05"),
     ),
+    (
+        "translated 60x60",
+        "the first translated recipe with 256 images per step (not 64) and 120k steps (not 100k), on a GPU",
+        _seeds("translated60-g8-lstm-gpu-m4-both-wd03"),
+    ),
     ("cluttered 60x60", "the GPU recipe at batch 1024, command below", _seeds("cluttered60-g8-lstm-gpu-b1024")),
     ("cluttered 100x100", "the same", _seeds("cluttered100-g8-lstm-gpu-b1024")),
 )
@@ -211,7 +216,7 @@ def short_names(names: tuple[str, ...]) -> list[str]:
     for k, name in enumerate(names):
         base, _, seed = name.rpartition("-seed")
         prev = names[k - 1] if k else ""
-        short = k and seed.isdigit() and base in (prev, prev.rpartition("-seed")[0])
+        short = k > 0 and seed.isdigit() and base in (prev, prev.rpartition("-seed")[0])
         out.append(f"-seed{seed}" if short else name)
     return out
 
