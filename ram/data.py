@@ -24,6 +24,7 @@ import gzip
 import hashlib
 import os
 import sys
+import uuid
 from pathlib import Path
 from typing import NamedTuple
 
@@ -168,10 +169,21 @@ def load_mnist(mnist_dir: str | os.PathLike | None = None, data_dir: str | os.Pa
         arrays = {}
         arrays["train_images"], arrays["train_labels"] = _read_split(builder, "train")
         arrays["test_images"], arrays["test_labels"] = _read_split(builder, "test")
-        tmp = cache.with_suffix(".tmp.npz")
-        np.savez(tmp, **arrays)
-        os.replace(tmp, cache)
+        _write_cache(cache, arrays)
     return _split(arrays)
+
+
+def _write_cache(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Writes the decoded arrays whole or not at all, under a temporary name of this process's own
+    (processes loading at once do not collide); a failure to write is said and ignored."""
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.npz")
+    try:
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+    except OSError as e:
+        print(f"ram: mnist: decoded arrays not cached in {path.parent} ({e.strerror or e})", file=sys.stderr)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _split(arrays: dict[str, np.ndarray]) -> Mnist:

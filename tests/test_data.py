@@ -21,6 +21,24 @@ def test_tfds_arrays_equal_the_original_files_in_order(mnist, mnist_dir):
     np.testing.assert_array_equal(mnist.test.labels, raw["test_labels"])
 
 
+def test_a_cache_that_cannot_be_written_is_said_and_the_data_loaded(monkeypatch, capsys, tmp_path, mnist):
+    """The decoded arrays' cache is written under a name of this process's own; a write that fails
+    (a read-only data folder) leaves one line and no temporary file, and the load goes on."""
+    tfds = pytest.importorskip("tensorflow_datasets")
+    prepared = Path(tfds.builder("mnist", file_format="array_record").data_dir).parents[1]
+    shutil.copytree(prepared / "mnist", tmp_path / "mnist", ignore=shutil.ignore_patterns("*.npz"))
+
+    def refuse(path, **arrays):
+        Path(path).write_bytes(b"partial")  # a write that fails part way
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(data.np, "savez", refuse)
+    loaded = data.load_mnist(data_dir=tmp_path)
+    np.testing.assert_array_equal(loaded.test.images, mnist.test.images)
+    assert "not cached" in capsys.readouterr().err
+    assert not list((tmp_path / "mnist").rglob("*.npz"))
+
+
 def test_splits_are_50k_10k_10k(mnist):
     assert [len(s.labels) for s in mnist] == [50_000, 10_000, 10_000]
     assert mnist.train.images.dtype == np.uint8 and mnist.train.images.shape[1:] == (28, 28)
