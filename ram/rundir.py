@@ -643,9 +643,17 @@ class RunDir:
                 ) from None
         steps = [step] * num_seeds
         if (self.path / BEST_JSON).is_file():
-            steps = [
+            recorded = [
                 b["step"] for b in _read_json(self.path / BEST_JSON, "delete it to use the checkpoint's step")["best"]
             ]
+            if max(recorded) == step:
+                steps = recorded
+            else:  # stopped between a validation's two writes; resuming the run rewrites best.json
+                print(
+                    f"ram: warning: {self.path / BEST_JSON} names step {max(recorded)}, {path} holds step "
+                    f"{step} (the run stopped between the two writes; --resume repairs it): using step {step}",
+                    file=sys.stderr,
+                )
         return self._from_disk(params, num_seeds), steps
 
     def wait(self) -> None:

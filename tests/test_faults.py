@@ -418,6 +418,21 @@ def test_eval_reads_the_best_checkpoint_that_replaced_the_one_it_listed(run):
         np.testing.assert_array_equal(x, y)
 
 
+def test_eval_of_a_run_stopped_between_the_best_checkpoint_and_best_json_says_so(run, capsys):
+    """A validation saves best/ and then best.json: a run killed between the two has best.json naming
+    an older step than the parameters in best/. Reading them uses the checkpoint's step, with one line."""
+    old_json = (run / "best.json").read_text()
+    listed = rundir.RunDir(run)._best().latest_step()
+    like = rundir.load_run(run).params
+    rundir.RunDir(run).save_best(listed + 100, like, [{"val_error_pct": 1.0, "step": listed + 100}], 1)
+    (run / "best.json").write_text(old_json)  # as if killed before best.json was written
+    capsys.readouterr()
+    _, steps = rundir.RunDir(run).restore_best(like, 1)
+    err = capsys.readouterr().err
+    assert steps == [listed + 100]
+    assert err.startswith("ram: warning:") and err.count("\n") == 1 and "--resume" in err, err
+
+
 # -- the real command line: nothing printed after the one line, also at exit --------------------------
 
 
