@@ -47,6 +47,8 @@ def test_overrides_are_typed():
         (["location_std=nan"], "location_std=nan"),
         (["reinforce_weight=-1"], "reinforce_weight=-1.0: must be >= 0"),
         (["momentum=1"], "must be in \\[0, 1\\)"),
+        (["momentum=0.5"], "momentum=0.5 is SGD's: optimizer=adam would ignore it"),
+        (["clutter_size=6"], "clutter_size=6: clutter is added by task=cluttered only, task=mnist would ignore it"),
         (["dropout=1"], "dropout=1.0: must be >= 0 \\(0 = off\\) and below 1"),
         (["dropout=-0.1"], "dropout=-0.1: must be >= 0"),
         (["train_steps=45050"], "multiple of steps_per_call=100"),
