@@ -250,11 +250,19 @@ def predict(run: rundir.Run, images, *, seed_index: int = 0, mc_samples: int = 1
     """Class probabilities [B, num_classes] of a run's best parameters (of seed index `seed_index`) on
     `images` as the model sees them: [B, H, W] or [B, H, W, C], uint8 (0-255) or float in [0, 1], of
     the run's canvas (28x28 for MNIST digits). `mc_samples > 1` averages over that many trajectories.
-    Images of another size or number of channels are one line (`RamError`)."""
+    Images of another size or number of channels, floats outside [0, 1], a seed index the run does not
+    have or `mc_samples < 1` are one line (`RamError`)."""
     images = np.asarray(images)
     x = images.astype(np.float32) / 255.0 if images.dtype == np.uint8 else images.astype(np.float32)
     x = x[..., None] if x.ndim == 3 else x
     check_images(x.shape, run.config, images.shape)
+    if x.size and not (np.isfinite(x).all() and 0 <= x.min() and x.max() <= 1):
+        raise RamError(
+            f"images of dtype {images.dtype} range over [{x.min()}, {x.max()}]: give floats in [0, 1] "
+            "(divide 0-255 values by 255) or uint8"
+        )
+    if mc_samples < 1:
+        raise RamError(f"mc_samples={mc_samples}: must be at least 1 trajectory")
     params, step = run.seed_params(seed_index)
     std = run.config.policy_std(step)
     probs = _probabilities(run.graphdef, run.config, mc_samples)(params, jnp.asarray(x), jax.random.key(seed), std)

@@ -745,7 +745,12 @@ class Run(NamedTuple):
     seeds: list[int]  # [N]
 
     def seed_params(self, i: int = 0) -> tuple[nnx.State, int]:
-        """`(best parameters, their step)` of seed index `i`."""
+        """`(best parameters, their step)` of seed index `i` (0 to the number of seeds - 1)."""
+        if not 0 <= i < len(self.best_steps):
+            raise RamError(
+                f"seed index {i}: this run has {len(self.best_steps)} seed(s) ({self.seeds}), indexed 0 to "
+                f"{len(self.best_steps) - 1}"
+            )
         return seed_slice(self.params, i), self.best_steps[i]
 
 

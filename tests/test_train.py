@@ -535,6 +535,13 @@ def test_predict_gives_probabilities_of_the_runs_canvases_and_one_line_for_other
     for bad in (digits[0], digits[:, :20, :20], np.repeat(digits[..., None], 3, -1), digits[None]):
         with pytest.raises(RamError, match=f"images of shape {re.escape(str(bad.shape))} do not fit this run: give "):
             evaluate.predict(run, bad)
+    with pytest.raises(RamError, match="range over \\[0.0, 255.0\\]: give floats in \\[0, 1\\]"):
+        evaluate.predict(run, digits.astype(np.float32))  # 0-255 as floats: silently wrong before
+    with pytest.raises(RamError, match="mc_samples=0: must be at least 1"):
+        evaluate.predict(run, digits, mc_samples=0)
+    for index in (-1, 1):
+        with pytest.raises(RamError, match=f"seed index {index}: this run has 1 seed"):
+            evaluate.predict(run, digits, seed_index=index)
     translated = rundir.load_run(tmp_path).config.replace(task="translated", canvas=40)
     with pytest.raises(RamError, match="give \\[B, 40, 40\\].*task=translated: images already placed"):
         evaluate.check_images((5, 28, 28, 1), translated, (5, 28, 28))
