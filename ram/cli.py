@@ -114,9 +114,10 @@ def cmd_train(args) -> int:
     if args.resume and not args.run_dir:
         raise RamError("--resume needs --run-dir of the run to continue")
     dataset = datasets.load(config, args.mnist_dir, args.data_dir)
-    command = " ".join(["ram train", args.preset, *args.overrides, "--run-dir", str(run_dir)])
-    if args.seeds > 1:
-        command += f" --seeds {args.seeds}"
+    # As run, quoted for a shell; without --mnist-dir/--data-dir, this machine's paths (data.json
+    # records the data's digest instead).
+    seeds = ["--seeds", str(args.seeds)] if args.seeds > 1 else []
+    command = f"ram train {shlex.join([args.preset, *args.overrides, '--run-dir', str(run_dir), *seeds])}"
     try:
         results = train.train_and_evaluate(
             config,

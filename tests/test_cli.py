@@ -1,6 +1,7 @@
 """The command line: one-line errors for bad input, and train -> eval on real MNIST."""
 
 import json
+import shlex
 
 import pytest
 
@@ -42,7 +43,7 @@ def test_bad_input_fails_fast_with_one_line(capsys, argv, message):
 
 
 def test_train_then_eval_json(capsys, tmp_path, mnist, mnist_dir):
-    run_dir = tmp_path / "run"
+    run_dir = tmp_path / "a run"  # the recorded command quotes it
     code, out, _ = run(
         capsys,
         "train",
@@ -62,6 +63,8 @@ def test_train_then_eval_json(capsys, tmp_path, mnist, mnist_dir):
     assert code == 0
     assert out.startswith(f"ram: training mnist28 in {run_dir}\n") and out.count("ram: training") == 1
     trained = json.loads(out[out.index("{") :])
+    assert shlex.split(trained["command"]) == ["ram", "train", "mnist28", "train_steps=20", "warmup_steps=0",
+        "steps_per_call=10", "eval_every=10", "batch_size=16", "mc_samples=2", "--run-dir", str(run_dir)]  # fmt: skip
     code, out, _ = run(capsys, "eval", str(run_dir), "--json", "--mnist-dir", mnist_dir)
     assert code == 0
     result = json.loads(out)
