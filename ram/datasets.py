@@ -58,7 +58,6 @@ from ram.config import Config
 from ram.data import Split
 from ram.errors import ConfigError, DataError
 
-KINDS = ("mnist", "tfds", "folder", "arrays")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 SPLITS = ("train", "validation", "test")
 SPLIT_FOLDERS = {"train": ("train",), "validation": ("validation", "val", "valid"), "test": ("test",)}

@@ -88,10 +88,6 @@ class EventWriter:
 
         self._write(self._event(summary=summary.image(tag, image, dataformats="HWC"), step=step, wall_time=time.time()))
 
-    def flush(self) -> None:
-        with self._errors():
-            self._writer.flush()
-
     def close(self) -> None:
         """Closes the file; quietly, as it runs in the training loop's `finally`: every event was
         flushed when written, and an error there (a full disk) was reported then."""

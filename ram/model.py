@@ -92,20 +92,20 @@ def make_core(config: Config, *, rngs: nnx.Rngs) -> nnx.Module:
     return nnx.GRUCell(n_in, n_h, dtype=dtype, rngs=rngs)
 
 
-def model_io(config: Config, channels: int | None = None) -> tuple[int, int]:
-    """`(channels C, num_classes)` the model is built for: `channels` if given, else the config's.
+def model_io(config: Config) -> tuple[int, int]:
+    """`(channels C, num_classes)` the model is built for.
 
     A config fitted to its data (`ram.datasets.fit_config`, as training does and config.json records)
     names both; 0 (a config not yet fitted, or a run saved before the fields existed) means MNIST's 1
     and 10."""
-    return channels or config.channels or 1, config.num_classes or 10
+    return config.channels or 1, config.num_classes or 10
 
 
 class RAM(nnx.Module):
     """All networks of the model; `ram.episode.run_episode` runs them over one episode."""
 
-    def __init__(self, config: Config, channels: int | None = None, *, rngs: nnx.Rngs):
-        channels, num_classes = model_io(config, channels)
+    def __init__(self, config: Config, *, rngs: nnx.Rngs):
+        channels, num_classes = model_io(config)
         retina_features = config.num_scales * config.patch_size**2 * channels
         self.glimpse_net = GlimpseNetwork(retina_features, config, rngs=rngs)
         self.core = make_core(config, rngs=rngs)

@@ -672,7 +672,7 @@ class _NoEvents:
     def scalars(self, *args, **kwargs) -> None:
         pass
 
-    image = flush = close = scalars
+    image = close = scalars
 
 
 def _read_owner(fd: int) -> dict:

@@ -80,10 +80,10 @@ def make_optimizer(config: Config) -> optax.GradientTransformation:
     return optax.chain(optax.clip_by_global_norm(config.grad_clip), opt) if config.grad_clip else opt
 
 
-def init_model(config: Config, channels: int | None = None) -> tuple[nnx.GraphDef, nnx.State]:
+def init_model(config: Config) -> tuple[nnx.GraphDef, nnx.State]:
     """`(graphdef, params)` of a freshly initialised model (initialised from `config.seed`), for images
-    of `channels` channels (default: `config.channels`, see `ram.model.model_io`)."""
-    return nnx.split(RAM(config, channels, rngs=nnx.Rngs(config.seed)))
+    of `config.channels` channels (see `ram.model.model_io`)."""
+    return nnx.split(RAM(config, rngs=nnx.Rngs(config.seed)))
 
 
 def init_state(config: Config, params: nnx.State) -> TrainState:
