@@ -3,11 +3,14 @@
     ram train PRESET [key=value ...] [--run-dir DIR] [--resume] [--seeds N] [--no-progress]
               [--mnist-dir DIR] [--data-dir DIR] [--distributed ...]
               (dataset=mnist | tfds:NAME[:CONFIG] | folder:PATH, a key=value like any other)
-    ram eval RUN_DIR [--mc-samples M] [--json] [--mnist-dir DIR]
-    ram visualize RUN_DIR [--num N]          glimpses.png + glimpses.gif in the run folder
+    ram eval RUN_DIR [--mc-samples M] [--json] [--mnist-dir DIR] [--data-dir DIR]
+    ram visualize RUN_DIR [--num N] [--seed S] [--mnist-dir DIR] [--data-dir DIR]
+                                             glimpses.png + glimpses.gif in the run folder
     ram plot RUN_DIR                         curves.png in the run folder
-    ram data show PRESET [key=value ...]     a PNG grid of the task's examples (PRESET-SPLIT.png)
-    ram bench PRESET [key=value ...] [--batch-sizes B,B] [--seeds N] [--json]   images/s, matmul fraction
+    ram data show PRESET [key=value ...] [--split SPLIT] [--num N] [--out PNG] [--mnist-dir DIR] [--data-dir DIR]
+                                             a PNG grid of the task's examples (PRESET-SPLIT.png)
+    ram bench PRESET [key=value ...] [--batch-sizes B,B] [--seconds S] [--seeds N] [--json]
+                                             images/s, matmul fraction
     ram presets
 
 Bad input ends with one line, `ram: error: ...`, and exit status 2; never a traceback.

@@ -45,7 +45,7 @@ MNIST_FILES = {
 
 
 class Split(NamedTuple):
-    images: np.ndarray  # [N, 28, 28] uint8
+    images: np.ndarray  # [N, H, W] (MNIST: [N, 28, 28]) or [N, H, W, C] uint8
     labels: np.ndarray  # [N] int32
 
 

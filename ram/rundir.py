@@ -6,7 +6,8 @@
     run_dir/metrics.jsonl     one JSON line per validation (per-seed lists when N > 1)
     run_dir/results.json      test errors of each seed's best parameters (one schema for every N)
     run_dir/best.json         each seed's best validation error and its step
-    run_dir/checkpoints/<s>/  orbax: the latest train state, {"best", "wall_time_s"} and the best parameters (two kept)
+    run_dir/checkpoints/<s>/  orbax: the latest train state, {"best", "wall_time_s", "train_since_validation"}
+                              and the best parameters (two kept)
     run_dir/best/<s>/         orbax: the parameters with the lowest validation error
     run_dir/lock              the PID of the process training in the folder
     run_dir/eval-cpu.json     a GPU-trained run's `ram eval --json` on a CPU (recorded runs only)

@@ -167,7 +167,7 @@ def train_batch(key: chex.PRNGKey, split: DeviceSplit, config: Config, batch_siz
     `config.train_shift` pixels, if set).
 
     Returns:
-      images [B, canvas, canvas, C] float32, labels [B] int32.
+      images [B, canvas, canvas, C] float32 (task=mnist: the images' own [B, H, W, C]), labels [B] int32.
     """
     index_key, canvas_key = jax.random.split(key)
     index = jax.random.randint(index_key, (batch_size,), 0, split.labels.shape[0])
@@ -198,7 +198,7 @@ def eval_batch(split_name: str, split: DeviceSplit, index: chex.Array, config: C
     false), any slice of it that starts at example `offset` (`index` then counts from the slice's start).
 
     Returns:
-      images [B, canvas, canvas, C] float32, labels [B] int32.
+      images [B, canvas, canvas, C] float32 (task=mnist: the images' own [B, H, W, C]), labels [B] int32.
     """
     base = jax.random.key(EVAL_SEEDS[split_name])
     keys = jax.vmap(lambda i: jax.random.fold_in(base, i + offset))(index)
