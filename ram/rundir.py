@@ -13,6 +13,7 @@
     run_dir/eval-cpu.json     a GPU-trained run's `ram eval --json` on a CPU (recorded runs only)
     run_dir/data.json         the dataset it trained on: each split's size and digest (`ram.datasets.fingerprint`)
     run_dir/events.out.tfevents.*   TensorBoard: the metrics and each validation's glimpse figure (`ram.events`)
+    run_dir/glimpses.png, glimpses.gif, curves.png   figures `ram.visualize` draws, at `RunDir.figure`'s paths
 
 In memory every train state and parameter tree has a leading seed axis [N, ...]. On disk a
 single-seed run stores its trees without that axis (as every run recorded before the axis
@@ -64,6 +65,7 @@ CONFIG, SEEDS, INIT_FROM, METRICS, RESULTS, BEST_JSON, LOCK = (
 CHECKPOINTS, BEST = "checkpoints", "best"
 EVAL_CPU = "eval-cpu.json"  # a GPU run's re-evaluation on a CPU (experiments/ keeps it for the cited runs)
 DATA = "data.json"  # the dataset a run trained on (runs from before session 13 lack it)
+FIGURES = ("glimpses.png", "glimpses.gif", "curves.png")  # `ram visualize`, `ram plot`
 
 # Per-seed figures of results.json; each is a list with one entry per seed.
 PER_SEED = ("best_step", "val_error_pct", "test_error_pct", "test_error_mc_pct", "test_error_expected_pct")
@@ -594,6 +596,15 @@ class RunDir:
                 f"steps {', '.join(str(s) for s, _ in corrupt)} tried); start the run again in a new folder"
             )
         raise RamError(f"{self.path / CHECKPOINTS} holds no checkpoint")
+
+    def figure(self, name: str) -> Path:
+        """The path of figure `name` (one of FIGURES) in the run folder, or one line if it cannot be
+        written there."""
+        assert name in FIGURES, name
+        path = self.path / name
+        if not os.access(self.path, os.W_OK):
+            raise RamError(f"cannot write {path}: the run folder is read-only")
+        return path
 
     def save_best(self, step: int, params, best: list[dict], num_seeds: int) -> None:
         """Saves the best parameters [N, ...] and each seed's `{"val_error_pct", "step"}`. A checkpoint

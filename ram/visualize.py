@@ -292,10 +292,7 @@ def visualize_run(run_dir: str | os.PathLike, data, num: int = 8, seed: int = 0)
     params, best_step = run.seed_params(0)
     g = run_glimpses(run.graphdef, params, config, data, num=num, seed=seed, step=best_step)
     g = g._replace(class_names=datasets.info_of(data).class_names)
-    png, gif = Path(run_dir) / "glimpses.png", Path(run_dir) / "glimpses.gif"
-    for path in (png, gif):
-        if not os.access(path.parent, os.W_OK):
-            raise RamError(f"cannot write {path}: the run folder is read-only")
+    png, gif = (rundir.RunDir(run_dir).figure(name) for name in ("glimpses.png", "glimpses.gif"))
     save_figure(plot_glimpses(g, config), png, dpi=100)
     animate_glimpses(g, config, gif)
     return [png, gif]
@@ -358,4 +355,4 @@ def plot_curves(run_dir: str | os.PathLike) -> Path:
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    return save_figure(fig, run.path / "curves.png", dpi=100)
+    return save_figure(fig, run.figure("curves.png"), dpi=100)
