@@ -23,6 +23,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import socket
 import sys
 import uuid
 from pathlib import Path
@@ -169,21 +170,27 @@ def load_mnist(mnist_dir: str | os.PathLike | None = None, data_dir: str | os.Pa
         arrays = {}
         arrays["train_images"], arrays["train_labels"] = _read_split(builder, "train")
         arrays["test_images"], arrays["test_labels"] = _read_split(builder, "test")
-        _write_cache(cache, arrays)
+        error = write_npz(cache, arrays)
+        if error is not None:  # the arrays are loaded all the same
+            reason = error.strerror or error
+            print(f"ram: mnist: decoded arrays not cached in {cache.parent} ({reason})", file=sys.stderr)
     return _split(arrays)
 
 
-def _write_cache(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Writes the decoded arrays whole or not at all, under a temporary name of this process's own
-    (processes loading at once do not collide); a failure to write is said and ignored."""
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.npz")
+def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> OSError | None:
+    """Writes `arrays` to `path` whole or not at all, through a temporary file of this process's own
+    (processes writing at once, on one host or on several sharing the folder, do not collide).
+    Returns the error of a failed write, which leaves nothing behind."""
+    tmp = path.with_name(f".{path.stem}.{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.npz")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(tmp, **arrays)
         os.replace(tmp, path)
     except OSError as e:
-        print(f"ram: mnist: decoded arrays not cached in {path.parent} ({e.strerror or e})", file=sys.stderr)
+        return e
     finally:
         tmp.unlink(missing_ok=True)
+    return None
 
 
 def _split(arrays: dict[str, np.ndarray]) -> Mnist:

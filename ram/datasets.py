@@ -43,10 +43,8 @@ from __future__ import annotations
 import concurrent.futures
 import hashlib
 import os
-import socket
 import sys
 import unicodedata
-import uuid
 import zipfile
 from pathlib import Path
 from typing import NamedTuple
@@ -477,22 +475,14 @@ def _read_cache(path: Path) -> dict | None:
 def _write_cache(path: Path, splits: dict, name: str) -> None:
     """Writes the cache file whole or not at all, and removes the folder's older ones; a failure to
     write is said and ignored (the data is loaded all the same)."""
-    tmp = path.with_name(f".{path.stem}.{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.npz")
     arrays = {f"{s}_{k}": getattr(split, k) for s, split in splits.items() for k in ("images", "labels")}
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
+    error = data.write_npz(path, arrays)
+    if error is not None:
         print(
-            f"ram: {name}: not cached ({e.strerror or e}); set {CACHE_ENV} to a writable folder, or off",
+            f"ram: {name}: not cached ({error.strerror or error}); set {CACHE_ENV} to a writable folder, or off",
             file=sys.stderr,
         )
         return
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     for older in path.parent.glob(path.name.rsplit("-", 1)[0] + "-*.npz"):
         if older != path:
             older.unlink(missing_ok=True)
