@@ -19,6 +19,13 @@ from ram.episode import episode_fn
 from ram.errors import RamError
 
 
+def trajectory_probs(episode, params, images: chex.Array, key: chex.PRNGKey, std, mc_samples: int) -> chex.Array:
+    """Class probabilities [M, B, C] of `mc_samples` trajectories of each image [B, H, W, C], the
+    keys split from `key`; `episode` is `ram.episode.episode_fn`'s."""
+    keys = jax.random.split(key, mc_samples)
+    return jax.vmap(lambda k: jax.nn.softmax(episode(params, images, k, std).logits))(keys)
+
+
 @functools.lru_cache(maxsize=16)
 def make_batch_eval(graphdef: nnx.GraphDef, config: Config, split_name: str, mc_samples: int):
     """Jitted `(params, split, index [B], key, std, offset=0) -> (single_correct [B], mc_correct [B], num_correct [B])`
@@ -34,9 +41,7 @@ def make_batch_eval(graphdef: nnx.GraphDef, config: Config, split_name: str, mc_
     @jax.jit
     def batch_eval(params, split: tasks.DeviceSplit, index: chex.Array, key: chex.PRNGKey, std: chex.Numeric, offset=0):
         images, labels = tasks.eval_batch(split_name, split, index, config, offset)
-        probs = jax.vmap(lambda k: jax.nn.softmax(episode(params, images, k, std).logits))(
-            jax.random.split(key, mc_samples)
-        )  # [M, B, C]
+        probs = trajectory_probs(episode, params, images, key, std, mc_samples)  # [M, B, C]
         single = jnp.argmax(probs[0], -1) == labels
         averaged = jnp.argmax(probs.mean(0), -1) == labels
         num_correct = (jnp.argmax(probs, -1) == labels).sum(0, dtype=jnp.int32)
@@ -227,8 +232,7 @@ def _probabilities(graphdef: nnx.GraphDef, config: Config, mc_samples: int):
 
     @jax.jit
     def probs(params, images, key, std):
-        keys = jax.random.split(key, mc_samples)
-        return jax.vmap(lambda k: jax.nn.softmax(episode(params, images, k, std).logits))(keys).mean(0)
+        return trajectory_probs(episode, params, images, key, std, mc_samples).mean(0)
 
     return probs
 
