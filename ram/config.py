@@ -255,7 +255,7 @@ class Config:
             f"for task={self.task}",
         )
         need(
-            self.task == "cluttered" or self.clutter_size == _default("clutter_size"),
+            self.task == "cluttered" or self.clutter_size == Config.clutter_size,
             f"clutter_size={self.clutter_size}: clutter is added by task=cluttered only, task={self.task} "
             "would ignore it",
         )
@@ -312,7 +312,7 @@ class Config:
             need(getattr(self, name) >= 0, f"{name}={getattr(self, name)}: must be >= 0")
         need(0 <= self.momentum < 1, f"momentum={self.momentum}: must be in [0, 1)")
         need(
-            self.optimizer == "sgd" or self.momentum == _default("momentum"),
+            self.optimizer == "sgd" or self.momentum == Config.momentum,
             f"momentum={self.momentum} is SGD's: optimizer={self.optimizer} would ignore it (set optimizer=sgd)",
         )
         need(self.mean_penalty >= 0, f"mean_penalty={self.mean_penalty}: must be >= 0 (0 = off)")
@@ -358,11 +358,6 @@ class Config:
 
 FIELD_TYPES: dict[str, type] = typing.get_type_hints(Config)  # name -> int | float | str | bool
 _TYPE_NAMES = {int: "a whole number", float: "a number", str: "a string", bool: "true or false"}
-
-
-def _default(name: str):
-    """The default value of Config field `name`."""
-    return {f.name: f.default for f in dataclasses.fields(Config)}[name]
 
 
 # Seeds 0 <= seed < MAX_SEED: `jax.random.key(seed + i)` of seed i of --seeds N is built from an int32

@@ -171,12 +171,19 @@ def test_generated_tables_match_the_recorded_runs():
     import run
 
     readme = run.README.read_text()
-    block = readme.split(run.START, 1)[1].split(run.END, 1)[0]
-    assert block.strip() == run.table("experiments/runs"), "README table is stale: python experiments/run.py --table"
-    summary = readme.split(run.SUMMARY_START, 1)[1].split(run.SUMMARY_END, 1)[0]
-    assert summary.strip() == run.summary(), "README summary is stale: python experiments/run.py --table"
-    recipes = readme.split(run.RECIPES_START, 1)[1].split(run.RECIPES_END, 1)[0]
-    assert recipes.strip() == run.recipes(), "README recipes are stale: python experiments/run.py --table"
+
+    def block(start: str, end: str) -> str:
+        return readme.split(start, 1)[1].split(end, 1)[0].strip()
+
+    assert block(run.START, run.END) == run.table("experiments/runs"), (
+        "README table is stale: python experiments/run.py --table"
+    )
+    assert block(run.SUMMARY_START, run.SUMMARY_END) == run.summary(), (
+        "README summary is stale: python experiments/run.py --table"
+    )
+    assert block(run.RECIPES_START, run.RECIPES_END) == run.recipes(), (
+        "README recipes are stale: python experiments/run.py --table"
+    )
     results = (EXPERIMENTS / "RESULTS.md").read_text()
     assert results == run.results_md(), "experiments/RESULTS.md is stale: python experiments/run.py --table"
 
