@@ -124,9 +124,17 @@ def _translated_m4(steps: int, images: int, decay: str, *extra: str, **kw) -> Ro
     )
 
 
+def seed_names(name: str, seeds: tuple[int, ...] = (1, 2)) -> tuple[str, ...]:
+    """The names of row `name`'s other seeds: NAME-seed1, NAME-seed2."""
+    return tuple(f"{name}-seed{seed}" for seed in seeds)
+
+
 # Rows NAME-seed1 and NAME-seed2: row NAME's recipe, `make(*extra, note=...)`, with another seed.
 def _seeds_of(name: str, make, seeds: tuple[int, ...] = (1, 2)) -> dict[str, Row]:
-    return {f"{name}-seed{seed}": make(f"seed={seed}", note=f"{name} with seed {seed}") for seed in seeds}
+    return {
+        row: make(f"seed={seed}", note=f"{name} with seed {seed}")
+        for seed, row in zip(seeds, seed_names(name, seeds), strict=True)
+    }
 
 
 # Another seed of a batch-1024 GPU recipe (120k steps): `task` is cluttered60 or cluttered100.

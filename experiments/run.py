@@ -19,7 +19,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from rows import ROWS  # noqa: E402
+from rows import ROWS, seed_names  # noqa: E402
 
 from ram.rundir import RunDir, summarize  # noqa: E402
 
@@ -37,8 +37,8 @@ TASKS = (
 RECIPES_START, RECIPES_END = "<!-- recipes:start -->", "<!-- recipes:end -->"
 
 
-def _seeds(name: str, seeds: tuple[int, ...] = (1, 2)) -> tuple[str, ...]:
-    return (name, *(f"{name}-seed{seed}" for seed in seeds))
+def _seeds(name: str) -> tuple[str, ...]:
+    return (name, *seed_names(name))
 
 
 # The README's recipes over seeds: (task, recipe, rows). The rows of a recipe differ only in their

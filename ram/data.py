@@ -50,6 +50,11 @@ class Split(NamedTuple):
     labels: np.ndarray  # [N] int32
 
 
+def as_nhwc(images):
+    """[N, H, W] or [N, H, W, C] -> [N, H, W, C] (a view of a host or device array: no value changes)."""
+    return images[..., None] if images.ndim == 3 else images
+
+
 class Mnist(NamedTuple):
     train: Split  # first 50,000 training images
     validation: Split  # last 10,000 training images

@@ -53,7 +53,7 @@ import numpy as np
 
 from ram import data
 from ram.config import Config
-from ram.data import Split
+from ram.data import Split, as_nhwc
 from ram.errors import ConfigError, DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -137,11 +137,6 @@ def absolute_folder(config: Config) -> Config:
 
 
 # -- splits and images ------------------------------------------------------------------------------
-
-
-def as_nhwc(images: np.ndarray) -> np.ndarray:
-    """[N, H, W] or [N, H, W, C] -> [N, H, W, C] (a view: no value changes)."""
-    return images[..., None] if images.ndim == 3 else images
 
 
 def carve(split: Split, count: int, seed: int) -> tuple[Split, Split]:

@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ram.config import Config
+from ram.data import as_nhwc
 
 EVAL_SEEDS = {"validation": 1, "test": 2}
 
@@ -52,10 +53,6 @@ def to_device(split) -> DeviceSplit:
 def nbytes(split) -> int:
     """Bytes of a split's images (host or device)."""
     return int(np.prod(split.images.shape)) * np.dtype(split.images.dtype).itemsize
-
-
-def _nhwc(images: chex.Array) -> chex.Array:
-    return images[..., None] if images.ndim == 3 else images
 
 
 def _span(along_rows: int, along_cols: int):
@@ -124,7 +121,7 @@ def to_model_input(canvases: chex.Array) -> chex.Array:
 
 
 def _compose_batch(keys: chex.Array, split: DeviceSplit, index: chex.Array, config: Config, distorted: bool = False):
-    pool = _nhwc(split.images)
+    pool = as_nhwc(split.images)
     digits = pool[index]
     if distorted:
         digits = jax.vmap(lambda k, d: distort(jax.random.fold_in(k, 2), d, config))(keys, digits)
