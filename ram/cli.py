@@ -258,6 +258,11 @@ def cmd_bench(args) -> int:
         raise RamError(f"--seeds={args.seeds}: must be at least 1")
     if not math.isfinite(args.seconds) or args.seconds <= 0:
         raise RamError(f"--seconds={args.seconds}: give a positive number of seconds to time each batch size")
+    if config.dataset != "mnist" and not (config.image_size and config.channels):
+        raise RamError(
+            f"dataset={config.dataset}: ram bench times random images of the shape the config names, and "
+            "another dataset's shape is known only once it is loaded: give image_size=S channels=C too"
+        )
     records = bench.run_bench(args.preset, config, sizes, args.seconds, seeds=args.seeds)
     if args.json:
         for r in records:
@@ -314,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:  # what no module could name more precisely: say which file, in one line
         if e.errno not in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT):
             raise
-        print(f"ram: error: cannot write {e.filename or 'a file'}: {e.strerror}", file=sys.stderr)
+        what = "read or write" if e.errno == errno.EACCES else "write"  # EACCES: either, and errno says not which
+        print(f"ram: error: cannot {what} {e.filename or 'a file'}: {e.strerror}", file=sys.stderr)
         return 2
     except Exception as e:
         if "RESOURCE_EXHAUSTED" not in str(e):

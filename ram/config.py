@@ -239,10 +239,12 @@ class Config:
         elif self.task != "mnist" and side:
             what = "a 28x28 digit" if side == 28 else f"the {side}x{side} images"
             need(self.canvas >= side, f"canvas={self.canvas}: a {self.task} canvas must hold {what}")
+        # Another dataset's image size is known once it is loaded: datasets.fit_config checks the shift then.
         need(
-            self.train_shift == 0 or (self.task == "mnist" and 0 < self.train_shift < (side or 28) / 2),
-            f"train_shift={self.train_shift}: a shift augments task=mnist only, by 1 to {(side or 28) // 2 - 1} "
-            "pixels (translated and cluttered images already move over the canvas)",
+            self.train_shift == 0 or (self.task == "mnist" and 0 < self.train_shift < (side or math.inf) / 2),
+            f"train_shift={self.train_shift}: a shift augments task=mnist only, by "
+            f"{f'1 to {side // 2 - 1}' if side else 'a positive number of'} pixels (translated and cluttered "
+            "images already move over the canvas)",
         )
         need(
             0 <= self.train_rotation <= 180,

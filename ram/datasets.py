@@ -2,17 +2,19 @@
 
     dataset=mnist                 MNIST (`ram.data`): the 50k / 10k / 10k split of the paper
     dataset=tfds:NAME[:CONFIG]    any tensorflow-datasets image-classification dataset
-    dataset=folder:PATH           a folder of PNG/JPEG images, one sub-folder per class
+    dataset=folder:PATH           a folder of images, one sub-folder per class
 
 A folder is laid out as tensorflow-datasets' `ImageFolder` and torchvision's `ImageFolder` read it::
 
-    PATH/train/CLASS/*.png        (and .jpg / .jpeg)
+    PATH/train/CLASS/*.png        (and the other IMAGE_SUFFIXES: .jpg, .bmp, .tif, .webp, ...)
     PATH/test/CLASS/*.png         optional
     PATH/validation/CLASS/*.png   optional
 
 or, without `train/`, PATH/CLASS/*.png alone. Classes are the sorted sub-folder names of the
 training split (label i is the i-th name). `val/` and `valid/` are read as `validation/`; any other
-folder beside `train/` is an error, so a split is never silently ignored. A split the dataset does
+folder beside `train/`, or a split folder without `train/`, is an error, so a split is never silently
+ignored or read as a class. Hidden files (`.*`, such as macOS's `._NAME`) are skipped; other files and
+folders inside a class folder are not read, and said in one line. A split the dataset does
 not have is carved from its training split, the same on every machine and run: in a folder, each
 image whose path (CLASS/NAME) hashes into a fixed `HOLDOUT` band (`carve_files`), so adding or
 removing images never moves another image between splits (unless the folder is too small to put
@@ -28,7 +30,8 @@ contradicts. `from_arrays` makes a `Dataset` of numpy arrays already in memory (
 
 Bad data ends with one line (`DataError`): an empty folder, a class folder without images, an
 image that does not decode (named), images of mixed sizes, an unknown tfds name, a dataset that is
-not image classification.
+not image classification, channels-first arrays, labels that are not integers. Images decode one at a
+time to `image_size`, so large photos need no more memory than the resized dataset.
 
 A folder's decoded arrays are cached (`$RAM_CACHE_DIR`, default `~/.cache/ram`; `RAM_CACHE_DIR=off`
 caches nothing), one `.npz` per folder and `image_size`, named also by the folder's state (its
@@ -56,7 +59,8 @@ from ram.config import Config
 from ram.data import Split, as_nhwc
 from ram.errors import ConfigError, DataError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+# torchvision's ImageFolder's suffixes, and .gif (its first frame)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".pgm", ".ppm", ".tif", ".tiff", ".webp")
 SPLITS = ("train", "validation", "test")
 SPLIT_FOLDERS = {"train": ("train",), "validation": ("validation", "val", "valid"), "test": ("test",)}
 HOLDOUT = 0.1  # share of the training images carved out for a missing validation (or test) split
@@ -66,6 +70,7 @@ CACHE_ENV = "RAM_CACHE_DIR"
 CACHE_FORMAT = 2  # bump when the arrays a folder decodes to change (2: carved splits stored, by file)
 CACHE_SAY_MB = 256  # a cache file this large is announced (where it is, and how to turn caching off)
 MNIST_CLASSES = 10
+DARK = 16  # a training split whose brightest pixel is at most this is said (likely read wrong)
 
 
 class DatasetSpec(NamedTuple):
@@ -128,10 +133,11 @@ def parse_dataset_kind(name: str) -> str | None:
 
 
 def absolute_folder(config: Config) -> Config:
-    """`config` with a relative `folder:PATH` made absolute (as the current directory resolves it), so
-    a run folder names its data wherever `ram eval` is run from."""
+    """`config` with its `folder:PATH` written one way: `~` expanded, made absolute (as the current
+    directory resolves it), no trailing slash. A run folder so names its data wherever `ram eval` is
+    run from, and `--resume` accepts another spelling of the same folder."""
     spec = parse_dataset(config.dataset)
-    if spec.kind != "folder" or Path(spec.path).expanduser().is_absolute():
+    if spec.kind != "folder":
         return config
     return config.replace(dataset=f"folder:{Path(spec.path).expanduser().absolute()}")
 
@@ -182,12 +188,8 @@ def _to_uint8(images: np.ndarray, what: str) -> np.ndarray:
     raise DataError(f"{what}: images must be uint8 (0-255) or float in [0, 1], not {images.dtype}")
 
 
-def _one_size(images: list[np.ndarray], names: list[str], image_size: int, source: str) -> np.ndarray:
-    """Stacks [H, W, C] images into [N, H, W, C], resizing to `image_size` if > 0; one line if sizes differ."""
-    if image_size:
-        from PIL import Image
-
-        return np.stack([_resize_one(Image, im, image_size) for im in images])
+def _one_size(images: list[np.ndarray], names: list[str], source: str) -> np.ndarray:
+    """Stacks [H, W, C] images into [N, H, W, C]; one line if their sizes differ."""
     first = images[0].shape[:2]
     for im, name in zip(images, names, strict=True):
         if im.shape[:2] != first:
@@ -215,6 +217,13 @@ def make_dataset(name: str, splits: dict[str, Split], num_classes: int, class_na
             raise DataError(f"{name}: the {k} split has no images")
         if s.labels.min() < 0 or s.labels.max() >= num_classes:
             raise DataError(f"{name}: the {k} split has labels outside 0..{num_classes - 1}")
+    brightest = int(out["train"].images.max())
+    if brightest <= DARK:
+        print(
+            f"ram: warning: {name}: the brightest training pixel is {brightest} of 255: are the images read "
+            "as meant? (16-bit files are scaled 65535 -> 255; alpha is dropped, so drawings in it are lost)",
+            file=sys.stderr,
+        )
     h, w, c = shapes["train"]
     info = DatasetInfo(name, int(num_classes), int(c), (int(h), int(w)), tuple(class_names))
     return Dataset(**out, info=info)
@@ -239,8 +248,18 @@ def from_arrays(
         if pair is None:
             continue
         images, labels = pair
-        images = as_nhwc(_to_uint8(images, f"{name} {split_name}"))
-        labels = np.asarray(labels).astype(np.int32)
+        images, labels = as_nhwc(_to_uint8(images, f"{name} {split_name}")), np.asarray(labels)
+        if images.ndim == 4 and images.shape[-1] > 4 and images.shape[1] in (1, 3, 4):
+            raise DataError(
+                f"{name} {split_name}: images {images.shape} look channels-first ([N, C, H, W]); pass "
+                "[N, H, W, C], e.g. np.moveaxis(images, 1, -1)"
+            )
+        if not (np.issubdtype(labels.dtype, np.integer) or labels.dtype == bool):
+            raise DataError(
+                f"{name} {split_name}: labels must be integers 0..K-1, not {labels.dtype} (map class names "
+                "to integers first)"
+            )
+        labels = labels.astype(np.int32)
         if images.ndim != 4 or labels.shape != images.shape[:1]:
             raise DataError(
                 f"{name} {split_name}: expected images [N, H, W(, C)] and labels [N], got {images.shape} "
@@ -311,7 +330,7 @@ def load_folder(path: str | os.PathLike, image_size: int = 0) -> Dataset:
         raise DataError(
             f"{name}: {split_dirs['train']} has one class folder ({classes[0]}); a classifier needs at least two"
         )
-    files, labels = {}, {}
+    files, labels, skipped = {}, {}, []
     for split_name, folder in split_dirs.items():
         found = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
         unknown = sorted(set(found) - set(classes))
@@ -321,15 +340,25 @@ def load_folder(path: str | os.PathLike, image_size: int = 0) -> Dataset:
         for label, cls in enumerate(classes):
             if not (folder / cls).is_dir():
                 continue
-            images = sorted(p for p in (folder / cls).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            entries = [p for p in (folder / cls).iterdir() if not p.name.startswith(".")]
+            images = sorted(p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
             if not images:
-                inner = any(p.is_dir() for p in (folder / cls).iterdir())
+                inner = any(p.is_dir() for p in entries)
                 hint = f" but folders: name the splits {_SPLIT_NAMES}" if inner and folder == root else ""
-                raise DataError(f"{name}: the class folder {folder / cls} has no images (.png, .jpg or .jpeg){hint}")
+                raise DataError(f"{name}: the class folder {folder / cls} has no images ({_SUFFIX_NAMES}){hint}")
+            kept = set(images)
+            skipped += [p for p in entries if p not in kept]
             files[split_name] += images
             labels[split_name] += [label] * len(images)
         if not files[split_name]:
             raise DataError(f"{name}: {folder} has no class sub-folders of images (expected {folder}/CLASS/*.png)")
+    if skipped:
+        folders = sum(p.is_dir() for p in skipped)
+        print(
+            f"ram: {name}: not read: {len(skipped) - folders} file(s) that are not images ({_SUFFIX_NAMES}) and "
+            f"{folders} folder(s) inside class folders, e.g. {skipped[0]}",
+            file=sys.stderr,
+        )
     for split_name in ("validation", "test"):
         if split_name not in files:
             files["train"], labels["train"], files[split_name], labels[split_name] = carve_files(
@@ -345,6 +374,7 @@ def load_folder(path: str | os.PathLike, image_size: int = 0) -> Dataset:
 
 
 _SPLIT_NAMES = "train/, validation/ (or val/, valid/) and test/"
+_SUFFIX_NAMES = ", ".join(IMAGE_SUFFIXES)
 
 
 def _split_folders(root: Path, name: str) -> dict[str, Path]:
@@ -353,6 +383,12 @@ def _split_folders(root: Path, name: str) -> dict[str, Path]:
     of one split, is one line: a split is never silently ignored."""
     found = {p.name: p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")}
     if "train" not in {n.lower() for n in found}:
+        splits = sorted(n for n in found if any(n.lower() in names for names in SPLIT_FOLDERS.values()))
+        if splits:
+            raise DataError(
+                f"{name}: it has {', '.join(f'{n}/' for n in splits)} but no train/: put the training images in "
+                f"train/CLASS/ beside it (a split folder is not read as a class)"
+            )
         return {"train": root}
     out = {}
     for split_name, names in SPLIT_FOLDERS.items():
@@ -400,13 +436,13 @@ def _name_bytes(text: str) -> bytes:
 
 def _decode(files: dict[str, list[Path]], labels: dict[str, list[int]], image_size: int, name: str) -> dict:
     """`{split: Split}` of a folder's image files: one size, one number of channels."""
-    decoded = {s: read_images(paths) for s, paths in files.items()}
+    decoded = {s: read_images(paths, image_size) for s, paths in files.items()}
     colour = any(im.shape[-1] == 3 for ims in decoded.values() for im in ims)
     splits = {}
     for split_name, images in decoded.items():
         if colour:
             images = [np.repeat(im, 3, -1) if im.shape[-1] == 1 else im for im in images]
-        stacked = _one_size(images, [str(p) for p in files[split_name]], image_size, name)
+        stacked = _one_size(images, [str(p) for p in files[split_name]], name)
         splits[split_name] = Split(stacked, np.asarray(labels[split_name], np.int32))
     if not image_size:
         shapes = {s: sp.images.shape[1:3] for s, sp in splits.items()}
@@ -489,15 +525,16 @@ def _write_cache(path: Path, splits: dict, name: str) -> None:
         )
 
 
-def read_images(paths: list[Path]) -> list[np.ndarray]:
+def read_images(paths: list[Path], image_size: int = 0) -> list[np.ndarray]:
     """`read_image` of every path, in order, decoded on a thread per core (Pillow decodes without the
     GIL: half the time on 2 cores); the first unreadable file raises its `DataError`."""
     with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        return list(pool.map(read_image, paths))
+        return list(pool.map(lambda path: read_image(path, image_size), paths))
 
 
-def read_image(path: Path) -> np.ndarray:
-    """One image file as uint8 [H, W, 1] (greyscale) or [H, W, 3] (colour; alpha dropped)."""
+def read_image(path: Path, image_size: int = 0) -> np.ndarray:
+    """One image file as uint8 [H, W, 1] (greyscale) or [H, W, 3] (colour; alpha dropped); resized to
+    [image_size, image_size, C] at once if image_size > 0 (`resize_images`' pixels)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -508,9 +545,17 @@ def read_image(path: Path) -> np.ndarray:
             else:
                 grey = im.mode in ("1", "L", "LA") or (im.mode in ("P", "PA") and _grey_palette(im))
                 array = np.asarray(im.convert("L" if grey else "RGB"), np.uint8)
+    except PermissionError as e:
+        raise DataError(f"cannot read the image {path}: {e.strerror}") from None
+    except Image.DecompressionBombError:
+        raise DataError(
+            f"cannot read the image {path}: it has more pixels than Pillow decodes ({Image.MAX_IMAGE_PIXELS:,}); "
+            "shrink it, or raise PIL.Image.MAX_IMAGE_PIXELS from Python"
+        ) from None
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
         raise DataError(f"cannot read the image {path}: it is corrupt or not an image ({type(e).__name__})") from None
-    return array[..., None] if array.ndim == 2 else array
+    array = array[..., None] if array.ndim == 2 else array
+    return _resize_one(Image, array, image_size) if image_size else array
 
 
 def _from_16_bit(pixels: np.ndarray, path: Path) -> np.ndarray:
@@ -536,6 +581,8 @@ def load_tfds(name: str, config: str = "", *, data_dir=None, image_size: int = 0
 
     Its image and label features are its `supervised_keys`; the label must be a `ClassLabel` and the
     image an `Image`. tensorflow-datasets downloads and prepares the dataset if it has not yet."""
+    from PIL import Image
+
     try:
         import tensorflow_datasets as tfds
     except ImportError as e:
@@ -573,11 +620,12 @@ def load_tfds(name: str, config: str = "", *, data_dir=None, image_size: int = 0
         images, labels = [], []
         for example in tfds.as_numpy(builder.as_dataset(split=split_name, shuffle_files=False)):
             image = example[image_key]
-            images.append(image[..., :3] if image.shape[-1] == 4 else image)
+            image = image[..., :3] if image.shape[-1] == 4 else image
+            images.append(_resize_one(Image, image, image_size) if image_size else image)
             labels.append(int(example[label_key]))
         if images:
             names = [f"{split_name}[{i}]" for i in range(len(images))]
-            splits[split_name] = Split(_one_size(images, names, image_size, label), np.asarray(labels, np.int32))
+            splits[split_name] = Split(_one_size(images, names, label), np.asarray(labels, np.int32))
     if "train" not in splits:
         raise DataError(f"{label}: it has no train split (splits: {_tfds_splits(builder)})")
     classes = features[label_key]
@@ -628,7 +676,10 @@ def fit_config(config: Config, info: DatasetInfo) -> Config:
                 "leave canvas out, or use task=translated for a larger canvas"
             )
         if config.train_shift and 2 * config.train_shift >= min(h, w):
-            raise DataError(f"train_shift={config.train_shift}: too large for the {h}x{w} images of {info.name}")
+            raise DataError(
+                f"train_shift={config.train_shift}: too large for the {h}x{w} images of {info.name} (at most "
+                f"{(min(h, w) - 1) // 2})"
+            )
     else:
         if config.canvas < max(h, w):
             raise DataError(

@@ -91,3 +91,8 @@ def test_matmul_rate_is_that_of_a_timed_product(monkeypatch):
     ticks = itertools.count()
     monkeypatch.setattr(bench.time, "perf_counter", lambda: 0.01 * next(ticks))
     assert bench.matmul_rate(n=n, repeats=3) == pytest.approx(2 * n**3 / 0.01)
+
+
+def test_bench_of_another_dataset_needs_its_shape(capsys):
+    assert main(["bench", "mnist28", "dataset=folder:/nowhere", "--batch-sizes", "16"]) == 2
+    assert "ram bench times random images" in capsys.readouterr().err

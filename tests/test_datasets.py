@@ -64,6 +64,11 @@ def test_from_arrays_carves_missing_splits_and_reads_floats():
     assert greys.train.images.shape[1:] == (5, 5, 1) and greys.info.num_classes == 3
     with pytest.raises(DataError, match=r"float images must lie in \[0, 1\]"):
         datasets.from_arrays((images * 255, labels))
+    with pytest.raises(DataError, match=r"images \(50, 3, 12, 10\) look channels-first .*np.moveaxis"):
+        datasets.from_arrays((np.moveaxis(images, -1, 1), labels))
+    for bad in (labels + 0.5, np.array(["cat", "dog"] * 25)):
+        with pytest.raises(DataError, match=f"labels must be integers 0..K-1, not {bad.dtype}"):
+            datasets.from_arrays((images, bad))
 
 
 def test_mnist_digits_through_a_folder_equal_the_mnist_arrays(tmp_path, mnist_dir):
@@ -97,6 +102,69 @@ def test_folder_without_splits_and_colour(tmp_path):
     np.testing.assert_array_equal(grey[..., 0], grey[..., 2])
     resized = datasets.load_dataset(f"folder:{tmp_path}", image_size=4)
     assert resized.train.images.shape[1:] == (4, 4, 3)
+
+
+def test_folders_as_users_have_them(tmp_path, capsys, monkeypatch):
+    """Synthetic images: torchvision's image suffixes load; macOS's hidden `._NAME` files are skipped;
+    other files and sub-folders of a class folder are said in one line; images are resized as they
+    are read, to the pixels of resizing them after; a split folder without train/ is not a class."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for cls, suffix in (("a", ".bmp"), ("a", ".png"), ("b", ".webp"), ("b", ".tif"), ("b", ".jpg")):
+        for i in range(3):
+            array = rng.integers(0, 256, (9, 7, 3) if cls == "b" and suffix == ".jpg" else (9, 7), dtype=np.uint8)
+            path = tmp_path / "kinds" / cls / f"{i}{suffix}"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(array).save(path, **({"lossless": True} if suffix == ".webp" else {}))
+    (tmp_path / "kinds" / "a" / "._0.png").write_bytes(b"AppleDouble metadata, not a PNG")
+    (tmp_path / "kinds" / "a" / "notes.txt").write_text("not an image")
+    write_png(tmp_path / "kinds" / "b" / "more" / "0.png", np.zeros((9, 7), np.uint8))
+    ds = datasets.load_dataset(f"folder:{tmp_path / 'kinds'}")
+    assert sum(len(s.labels) for s in (ds.train, ds.validation, ds.test)) == 15 and ds.info.channels == 3
+    err = capsys.readouterr().err.strip()
+    assert "not read: 1 file(s) that are not images" in err and "and 1 folder(s) inside class folders" in err
+    assert "\n" not in err
+    # Resized as read (the grey ones then repeated over 3 channels) = resized after decoding in full.
+    full = {s: datasets.read_images(sorted((tmp_path / "kinds" / s).glob("[0-9].*"))) for s in ("a", "b")}
+    small = {s: datasets.read_images(sorted((tmp_path / "kinds" / s).glob("[0-9].*")), 4) for s in ("a", "b")}
+    for s in ("a", "b"):
+        for im, sm in zip(full[s], small[s], strict=True):
+            rgb = np.repeat(im, 3, -1) if im.shape[-1] == 1 else im
+            np.testing.assert_array_equal(datasets.resize_images(rgb[None], 4)[0], np.broadcast_to(sm, (4, 4, 3)))
+    with pytest.raises(DataError, match=r"it has test/ but no train/: put the training images in train/CLASS/"):
+        for cls in ("cat", "dog", "test"):
+            write_png(tmp_path / "notrain" / cls / "0.png", np.zeros((4, 4), np.uint8))
+        datasets.load_dataset(f"folder:{tmp_path / 'notrain'}")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 20)  # 9x7 = 63 pixels: over twice the limit
+    with pytest.raises(DataError, match=r"a/0.bmp: it has more pixels than Pillow decodes \(20\)"):
+        datasets.read_image(tmp_path / "kinds" / "a" / "0.bmp")
+
+
+def test_dark_data_is_said():
+    """Synthetic arrays: a training split no brighter than 16/255 (12-bit data in 16-bit files, or
+    drawings in a dropped alpha channel) loads, with one warning."""
+    images, labels = np.full((20, 5, 5), 16, np.uint8), np.arange(20) % 2
+
+    def warning(images):
+        import contextlib
+        import io
+
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            datasets.from_arrays((images, labels))
+        return err.getvalue()
+
+    assert "the brightest training pixel is 16 of 255: are the images read as meant?" in warning(images)
+    assert warning(images + 1) == ""
+
+
+def test_a_folder_is_named_one_way(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for spelling in ("pics", "pics/", "~/pics", "~/pics/", f"{tmp_path}/pics/", f"{tmp_path}//pics"):
+        config = datasets.absolute_folder(get_config("mnist28", [f"dataset=folder:{spelling}"]))
+        assert config.dataset == f"folder:{tmp_path}/pics", spelling
 
 
 def test_a_carved_split_depends_on_each_image_alone(tmp_path):
@@ -199,7 +267,10 @@ def test_split_folders_greyscale_kinds_and_one_class(tmp_path):
     fails(tmp_path / "tv", r"val/ and validation/ both name the validation split")
     (tmp_path / "tv" / "validation").rmdir()
     (tmp_path / "tv" / "train").rename(tmp_path / "tv" / "training")
-    fails(tmp_path / "tv", r"class folder .*/test has no images .* but folders: name the splits train/")
+    fails(tmp_path / "tv", r"it has test/, val/ but no train/: put the training images in train/CLASS/")
+    for split in ("training", "testing"):
+        write_png(tmp_path / "ing" / split / "a" / "0.png", np.zeros((4, 4), np.uint8))
+    fails(tmp_path / "ing", r"class folder .*/testing has no images .* but folders: name the splits train/")
     write_png(tmp_path / "one" / "a" / "0.png", np.zeros((4, 4), np.uint8))
     fails(tmp_path / "one", r"has one class folder \(a\); a classifier needs at least two")
 
@@ -230,7 +301,7 @@ def test_a_decoded_folder_is_cached_until_its_images_change(tmp_path, monkeypatc
     assert len(list((tmp_path / "cache").glob("folder-*.npz"))) == 1
     decoded = []
     real = datasets.read_images
-    monkeypatch.setattr(datasets, "read_images", lambda paths: decoded.append(len(paths)) or real(paths))
+    monkeypatch.setattr(datasets, "read_images", lambda paths, size=0: decoded.append(len(paths)) or real(paths, size))
     again = datasets.load_dataset(name)
     assert decoded == [] and again.info == first.info
     for split in ("train", "validation", "test"):
@@ -328,3 +399,8 @@ def test_fit_config_takes_classes_channels_and_size_from_the_data():
         datasets.fit_config(get_config("translated60", ["dataset=folder:x", "canvas=22", "patch_size=8"]), info)
     with pytest.raises(DataError, match="clutter_size=21: clutter pieces are cut from the 20x24 images"):
         datasets.fit_config(get_config("cluttered60", ["dataset=folder:x", "clutter_size=21"]), info)
+    # A shift is checked against the images' own size, known once they are loaded (not MNIST's 28).
+    shifted = get_config("mnist28", ["dataset=folder:x", "train_shift=20"])
+    assert datasets.fit_config(shifted, info._replace(image_shape=(64, 64))).train_shift == 20
+    with pytest.raises(DataError, match=r"train_shift=20: too large for the 20x24 images of folder:x \(at most 9\)"):
+        datasets.fit_config(shifted, info)
