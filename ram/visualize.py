@@ -47,17 +47,31 @@ def glimpse_boxes(location, height: int, width: int, config: Config) -> list[tup
     return [(int(t), int(q), int(s)) for t, q, s in zip(tops, lefts, np.asarray(sides), strict=True)]
 
 
-def foveated_view(patches: np.ndarray, config: Config) -> np.ndarray:
-    """[k, g, g, C] pooled patches -> [S, S, C] view, S the widest side, coarse scales upsampled."""
+def foveated_view(patches: np.ndarray, config: Config, boxes: list[tuple[int, int, int]] | None = None) -> np.ndarray:
+    """[k, g, g, C] pooled patches -> [S, S, C] view, S the widest side, coarse scales upsampled.
+
+    `boxes` (`glimpse_boxes` of the glimpse's location) puts each scale where the retina read it
+    within the coarsest; without them the scales are centred, which is the same unless an odd
+    `patch_size` meets an even `scale_factor` (then a finer patch may sit one pixel off centre)."""
     k, g = patches.shape[0], patches.shape[1]
     side = g * config.scale_factor ** (k - 1)
     view = np.zeros((side, side, patches.shape[-1]), np.float32)
     for i in reversed(range(k)):  # coarsest first, finest on top
         block = config.scale_factor**i
         up = np.repeat(np.repeat(patches[i], block, 0), block, 1)
-        off = (side - up.shape[0]) // 2
-        view[off : off + up.shape[0], off : off + up.shape[1]] = up
+        n = up.shape[0]
+        if boxes is None:
+            top = left = (side - n) // 2
+        else:
+            top, left = boxes[i][0] - boxes[-1][0], boxes[i][1] - boxes[-1][1]
+        view[top : top + n, left : left + n] = up
     return view
+
+
+def _view(g: Glimpses, step: int, example: int, config: Config) -> np.ndarray:
+    """`foveated_view` of one glimpse of one example, each scale where the retina read it."""
+    h, w = g.images.shape[1:3]
+    return foveated_view(g.patches[step, example], config, glimpse_boxes(g.locations[step, example], h, w, config))
 
 
 def run_glimpses(
@@ -180,7 +194,7 @@ def plot_glimpses(g: Glimpses, config: Config, path: str | os.PathLike | None = 
         title, colour = _title(g, row)
         axes[row, 0].set_title(title, fontsize=8, color=colour)
         for step in range(t):
-            _show(axes[row, step + 1], foveated_view(g.patches[step, row], config))
+            _show(axes[row, step + 1], _view(g, step, row, config))
             if row == 0:
                 axes[row, step + 1].set_title(f"glimpse {step + 1}", fontsize=8)
     fig.tight_layout()
@@ -217,7 +231,7 @@ def animate_glimpses(g: Glimpses, config: Config, path: str | os.PathLike, fps: 
             for ax in axes[:, col]:
                 ax.clear()
             draw_glimpses(axes[0, col], g.images[col], g.locations[:, col], config, upto=step + 1)
-            _show(axes[1, col], foveated_view(g.patches[step, col], config))
+            _show(axes[1, col], _view(g, step, col, config))
             if step == t - 1:
                 title, colour = _title(g, col)
                 axes[0, col].set_title(title, fontsize=8, color=colour)

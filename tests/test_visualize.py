@@ -63,6 +63,25 @@ def test_foveated_view_places_scales():
     np.testing.assert_array_equal(view, expected)
 
 
+def test_foveated_view_puts_each_scale_where_the_retina_read_it():
+    """Synthetic image: with an odd patch and scale factor 2 the fine patch is not always centred in
+    the coarse one; given the glimpse's boxes, the view's fine region is the image's pixels there."""
+    from ram import retina
+
+    config = Config(patch_size=5, num_scales=2)
+    image = np.random.default_rng(0).random((28, 28, 1)).astype(np.float32)
+    gaps = set()
+    for x in (0.0, 0.03, 0.05, 0.1):
+        loc = np.array([[x, x]], np.float32)
+        patches = np.asarray(retina.glimpse(image[None], loc, 5, 2, 2))[0]
+        (ft, fl, fs), (ct, cl, _) = boxes = visualize.glimpse_boxes(loc[0], 28, 28, config)
+        view = visualize.foveated_view(patches, config, boxes)
+        fine = view[ft - ct : ft - ct + fs, fl - cl : fl - cl + fs]
+        np.testing.assert_allclose(fine, image[ft : ft + fs, fl : fl + fs])
+        gaps.add(ft - ct)
+    assert gaps == {2, 3}  # both occur: centring alone would misplace some
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, mnist):
     from ram import train
