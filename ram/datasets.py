@@ -134,12 +134,13 @@ def parse_dataset_kind(name: str) -> str | None:
 
 def absolute_folder(config: Config) -> Config:
     """`config` with its `folder:PATH` written one way: `~` expanded, made absolute (as the current
-    directory resolves it), no trailing slash. A run folder so names its data wherever `ram eval` is
-    run from, and `--resume` accepts another spelling of the same folder."""
+    directory resolves it), `..` and trailing slashes removed (symbolic links are kept as named). A
+    run folder so names its data wherever `ram eval` is run from, and `--resume` accepts another
+    spelling of the same folder."""
     spec = parse_dataset(config.dataset)
     if spec.kind != "folder":
         return config
-    return config.replace(dataset=f"folder:{Path(spec.path).expanduser().absolute()}")
+    return config.replace(dataset=f"folder:{os.path.normpath(Path(spec.path).expanduser().absolute())}")
 
 
 # -- splits and images ------------------------------------------------------------------------------
@@ -354,11 +355,9 @@ def load_folder(path: str | os.PathLike, image_size: int = 0) -> Dataset:
             raise DataError(f"{name}: {folder} has no class sub-folders of images (expected {folder}/CLASS/*.png)")
     if skipped:
         folders = sum(p.is_dir() for p in skipped)
-        print(
-            f"ram: {name}: not read: {len(skipped) - folders} file(s) that are not images ({_SUFFIX_NAMES}) and "
-            f"{folders} folder(s) inside class folders, e.g. {skipped[0]}",
-            file=sys.stderr,
-        )
+        parts = [f"{len(skipped) - folders} file(s) that are not images ({_SUFFIX_NAMES})", f"{folders} sub-folder(s)"]
+        said = " and ".join(part for part, n in zip(parts, (len(skipped) - folders, folders), strict=True) if n)
+        print(f"ram: {name}: not read: {said} in class folders, e.g. {skipped[0]}", file=sys.stderr)
     for split_name in ("validation", "test"):
         if split_name not in files:
             files["train"], labels["train"], files[split_name], labels[split_name] = carve_files(
