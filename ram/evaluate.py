@@ -237,14 +237,19 @@ def _probabilities(graphdef: nnx.GraphDef, config: Config, mc_samples: int):
     return probs
 
 
-def check_images(shape: tuple[int, ...], config: Config, given: tuple[int, ...]) -> None:
+def check_images(
+    shape: tuple[int, ...], config: Config, given: tuple[int, ...], image_shape: tuple[int, ...] | None = None
+) -> None:
     """`RamError` unless `shape` [B, H, W, C] is a batch of `config`'s canvases (task=mnist: the
-    images as they are, whose longer side is the canvas; other tasks: the whole square canvas)."""
+    images as they are, of the run's `image_shape` [H, W, C] if recorded, else any whose longer side is
+    the canvas; other tasks: the whole square canvas)."""
     c, n = config.channels or 1, config.canvas
-    want = f"[B, {n}, {n}, {c}]" if c > 1 else f"[B, {n}, {n}] or [B, {n}, {n}, 1]"
+    h, w = image_shape[:2] if config.task == "mnist" and image_shape else (n, n)
+    want = f"[B, {h}, {w}, {c}]" if c > 1 else f"[B, {h}, {w}] or [B, {h}, {w}, 1]"
     ok = len(shape) == 4 and shape[3] == c
     if ok:
-        ok = max(shape[1:3]) == n if config.task == "mnist" else tuple(shape[1:3]) == (n, n)
+        unrecorded = config.task == "mnist" and not image_shape
+        ok = max(shape[1:3]) == n if unrecorded else tuple(shape[1:3]) == (h, w)
     if not ok:
         where = "" if config.task == "mnist" else f" (task={config.task}: images already placed on the canvas)"
         raise RamError(f"images of shape {tuple(given)} do not fit this run: give {want}{where}")
@@ -259,7 +264,7 @@ def predict(run: rundir.Run, images, *, seed_index: int = 0, mc_samples: int = 1
     images = np.asarray(images)
     x = images.astype(np.float32) / 255.0 if images.dtype == np.uint8 else images.astype(np.float32)
     x = x[..., None] if x.ndim == 3 else x
-    check_images(x.shape, run.config, images.shape)
+    check_images(x.shape, run.config, images.shape, run.image_shape)
     if x.size and not (np.isfinite(x).all() and 0 <= x.min() and x.max() <= 1):
         raise RamError(
             f"images of dtype {images.dtype} range over [{x.min()}, {x.max()}]: give floats in [0, 1] "

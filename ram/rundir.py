@@ -755,6 +755,7 @@ class Run(NamedTuple):
     params: nnx.State  # best parameters on validation, [N, ...]
     best_steps: list[int]  # [N] the step each seed's best parameters come from
     seeds: list[int]  # [N]
+    image_shape: tuple[int, ...] | None = None  # [H, W, C] of the images it trained on (data.json; None: unrecorded)
 
     def seed_params(self, i: int = 0) -> tuple[nnx.State, int]:
         """`(best parameters, their step)` of seed index `i` (0 to the number of seeds - 1)."""
@@ -773,7 +774,8 @@ def load_run(path: str | os.PathLike, config: Config | None = None) -> Run:
     graphdef, params = init_model(config)
     n = run.num_seeds()
     params, steps = run.restore_best(jax.tree.map(lambda x: jnp.broadcast_to(x, (n, *x.shape)), params), n)
-    return Run(config, graphdef, params, steps, run.seeds())
+    shape = (run.read_data() or {}).get("image_shape")
+    return Run(config, graphdef, params, steps, run.seeds(), tuple(shape) if shape else None)
 
 
 def start_from(parent_path: str | os.PathLike, config: Config, like, num_seeds: int) -> tuple[nnx.State, dict]:

@@ -542,6 +542,13 @@ def test_predict_gives_probabilities_of_the_runs_canvases_and_one_line_for_other
     for index in (-1, 1):
         with pytest.raises(RamError, match=f"seed index {index}: this run has 1 seed"):
             evaluate.predict(run, digits, seed_index=index)
+    assert run.image_shape == (28, 28, 1)  # recorded in data.json: a run of another size refuses 28x9 too
+    with pytest.raises(RamError, match=r"images of shape \(5, 28, 9\) do not fit this run: give \[B, 28, 28\]"):
+        evaluate.check_images((5, 28, 9, 1), run.config, (5, 28, 9), run.image_shape)
+    evaluate.check_images((5, 28, 9, 1), run.config, (5, 28, 9), None)  # unrecorded (older runs): the longer side
+    wide = run.config.replace(canvas=24)  # a run on 20x24 images: 24x20 is refused
+    with pytest.raises(RamError, match=r"give \[B, 20, 24\] or \[B, 20, 24, 1\]"):
+        evaluate.check_images((5, 24, 20, 1), wide, (5, 24, 20), (20, 24, 1))
     translated = rundir.load_run(tmp_path).config.replace(task="translated", canvas=40)
     with pytest.raises(RamError, match="give \\[B, 40, 40\\].*task=translated: images already placed"):
         evaluate.check_images((5, 28, 28, 1), translated, (5, 28, 28))
