@@ -222,7 +222,10 @@ def short_names(names: tuple[str, ...]) -> list[str]:
 
 
 def over_runs(results: list[dict], key: str) -> str:
-    """`key` over every seed of every results.json: "0.69 +- 0.04" (sample std), or the one value."""
+    """`key` over every seed of every results.json: "0.69 +- 0.04" (sample std), or the one value;
+    empty if a run lacks it (older runs have no expected error), rather than a mean over some."""
+    if any(key not in r for r in results):
+        return ""
     values = [v for r in results for v in r[key]]
     if len(values) == 1:
         return f"{values[0]:.2f}"

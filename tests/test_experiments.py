@@ -210,6 +210,7 @@ def test_a_recipe_pools_every_seed_of_every_row():
 
     assert run.over_runs([{"e": [1.0, 2.0, 3.0]}, {"e": [4.0]}], "e") == "2.50 +- 1.29"
     assert run.over_runs([{"e": [0.874]}], "e") == "0.87"
+    assert run.over_runs([{"e": [0.874]}, {}], "e") == ""  # not a mean over the runs that have it
     assert run.short_names(("a-3seeds", "b-seed0", "b-seed1", "b-seed3", "c", "c-seed1")) == [
         "a-3seeds",
         "b-seed0",
