@@ -43,6 +43,7 @@ cache).
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import hashlib
 import os
@@ -134,13 +135,13 @@ def parse_dataset_kind(name: str) -> str | None:
 
 def absolute_folder(config: Config) -> Config:
     """`config` with its `folder:PATH` written one way: `~` expanded, made absolute (as the current
-    directory resolves it), `..` and trailing slashes removed (symbolic links are kept as named). A
-    run folder so names its data wherever `ram eval` is run from, and `--resume` accepts another
-    spelling of the same folder."""
+    directory resolves it), no trailing slash or `.` (a `..` is kept: after a symbolic link it is
+    not the folder before it). A run folder so names its data wherever `ram eval` is run from, and
+    `--resume` accepts another spelling of the same folder."""
     spec = parse_dataset(config.dataset)
     if spec.kind != "folder":
         return config
-    return config.replace(dataset=f"folder:{os.path.normpath(Path(spec.path).expanduser().absolute())}")
+    return config.replace(dataset=f"folder:{Path(spec.path).expanduser().absolute()}")
 
 
 # -- splits and images ------------------------------------------------------------------------------
@@ -221,8 +222,8 @@ def make_dataset(name: str, splits: dict[str, Split], num_classes: int, class_na
     brightest = int(out["train"].images.max())
     if brightest <= DARK:
         print(
-            f"ram: warning: {name}: the brightest training pixel is {brightest} of 255: are the images read "
-            "as meant? (16-bit files are scaled 65535 -> 255; alpha is dropped, so drawings in it are lost)",
+            f"ram: warning: {name}: the brightest training pixel is {brightest} of 255: are the images scaled "
+            "as meant? (16-bit image files are scaled 65535 -> 255, and their alpha is dropped)",
             file=sys.stderr,
         )
     h, w, c = shapes["train"]
@@ -255,7 +256,10 @@ def from_arrays(
                 f"{name} {split_name}: images {images.shape} look channels-first ([N, C, H, W]); pass "
                 "[N, H, W, C], e.g. np.moveaxis(images, 1, -1)"
             )
-        if not (np.issubdtype(labels.dtype, np.integer) or labels.dtype == bool):
+        if np.issubdtype(labels.dtype, np.floating):
+            if labels.size and not (np.isfinite(labels).all() and (labels == np.round(labels)).all()):
+                raise DataError(f"{name} {split_name}: labels must be whole numbers 0..K-1 (some are fractions)")
+        elif not (np.issubdtype(labels.dtype, np.integer) or labels.dtype == bool):
             raise DataError(
                 f"{name} {split_name}: labels must be integers 0..K-1, not {labels.dtype} (map class names "
                 "to integers first)"
@@ -353,6 +357,10 @@ def load_folder(path: str | os.PathLike, image_size: int = 0) -> Dataset:
             labels[split_name] += [label] * len(images)
         if not files[split_name]:
             raise DataError(f"{name}: {folder} has no class sub-folders of images (expected {folder}/CLASS/*.png)")
+    kinds = collections.Counter(p.suffix.lower() for paths in files.values() for p in paths)
+    if len(kinds) > 1:  # e.g. a mask.tif beside the .png images: said, as it is read as an image too
+        said = ", ".join(f"{n} {suffix}" for suffix, n in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])))
+        print(f"ram: {name}: images of {len(kinds)} kinds: {said}", file=sys.stderr)
     if skipped:
         folders = sum(p.is_dir() for p in skipped)
         parts = [f"{len(skipped) - folders} file(s) that are not images ({_SUFFIX_NAMES})", f"{folders} sub-folder(s)"]
@@ -382,8 +390,12 @@ def _split_folders(root: Path, name: str) -> dict[str, Path]:
     of one split, is one line: a split is never silently ignored."""
     found = {p.name: p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")}
     if "train" not in {n.lower() for n in found}:
-        splits = sorted(n for n in found if any(n.lower() in names for names in SPLIT_FOLDERS.values()))
-        if splits:
+        splits = sorted(
+            n
+            for n, path in found.items()
+            if any(n.lower() in names for names in SPLIT_FOLDERS.values()) and _holds_class_folders(path)
+        )
+        if splits:  # test/CLASS/*.png without train/; a class named test (test/*.png) is a class
             raise DataError(
                 f"{name}: it has {', '.join(f'{n}/' for n in splits)} but no train/: put the training images in "
                 f"train/CLASS/ beside it (a split folder is not read as a class)"
@@ -403,6 +415,13 @@ def _split_folders(root: Path, name: str) -> dict[str, Path]:
             f"(the split folders are {_SPLIT_NAMES}; class folders go inside them)"
         )
     return out
+
+
+def _holds_class_folders(folder: Path) -> bool:
+    """Whether `folder` holds sub-folders and no images of its own (a split's layout, not a class's)."""
+    entries = [p for p in folder.iterdir() if not p.name.startswith(".")]
+    has_images = any(p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() for p in entries)
+    return not has_images and any(p.is_dir() for p in entries)
 
 
 def carve_files(
