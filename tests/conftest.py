@@ -14,7 +14,7 @@ os.environ["RAM_CACHE_DIR"] = CACHE_DIR
 # Compiled programs too, in the same folder: many tests train the same tiny model, each through new
 # closures that jit cannot recognise, but XLA's persistent cache keys on the program itself. With it
 # the fresh-clone CI suite went from 13.1 to 10.2 minutes on 2 cores (session 19); two xdist processes
-# then took one machine's suite from 12.1 to 8.7 minutes (session 21). Set before JAX is
+# then took one machine's suite from 12.1 to 8.3 minutes (fresh clone, session 21). Set before JAX is
 # imported (so before `ram`), and inherited by the tests' subprocesses (CLI, notebook, two-process runs).
 os.environ.update(
     JAX_COMPILATION_CACHE_DIR=os.path.join(CACHE_DIR, "xla"),
