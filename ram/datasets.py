@@ -12,8 +12,8 @@ A folder is laid out as tensorflow-datasets' `ImageFolder` and torchvision's `Im
 
 or, without `train/`, PATH/CLASS/*.png alone. Classes are the sorted sub-folder names of the
 training split (label i is the i-th name). `val/` and `valid/` are read as `validation/`; any other
-folder beside `train/`, or a split folder without `train/`, is an error, so a split is never silently
-ignored or read as a class. Hidden files (`.*`, such as macOS's `._NAME`) are skipped; other files and
+folder beside `train/`, or a split folder of class folders without `train/`, is an error, so a split
+is never silently ignored or read as a class. Hidden files (`.*`, such as macOS's `._NAME`) are skipped; other files and
 folders inside a class folder are not read, and said in one line. A split the dataset does
 not have is carved from its training split, the same on every machine and run: in a folder, each
 image whose path (CLASS/NAME) hashes into a fixed `HOLDOUT` band (`carve_files`), so adding or
@@ -30,7 +30,7 @@ contradicts. `from_arrays` makes a `Dataset` of numpy arrays already in memory (
 
 Bad data ends with one line (`DataError`): an empty folder, a class folder without images, an
 image that does not decode (named), images of mixed sizes, an unknown tfds name, a dataset that is
-not image classification, channels-first arrays, labels that are not integers. Images decode one at a
+not image classification, channels-first arrays, labels that are not whole numbers. Images decode one at a
 time to `image_size`, so large photos need no more memory than the resized dataset.
 
 A folder's decoded arrays are cached (`$RAM_CACHE_DIR`, default `~/.cache/ram`; `RAM_CACHE_DIR=off`
