@@ -51,7 +51,7 @@ from flax import nnx
 from ram.config import Config
 from ram.datasets import absolute_folder
 from ram.errors import RamError
-from ram.step import init_model, seed_slice, stack
+from ram.step import init_model, init_states, restart_state, seed_slice, stack
 
 CONFIG, SEEDS, INIT_FROM, METRICS, RESULTS, BEST_JSON, LOCK = (
     "config.json",
@@ -667,6 +667,31 @@ class RunDir:
                     file=sys.stderr,
                 )
         return self._from_disk(params, num_seeds), steps
+
+    def restart_from_best(self) -> int:
+        """Writes a train checkpoint for a run whose checkpoints are lost (left out of a copy, or of git)
+        but whose best parameters are those of its last validation: those parameters, the optimiser's
+        moments restarted (`ram.step.restart_state`), its best record and wall time as logged. Returns
+        the step; `--resume` then continues from it, with the data and keys of the run. Anything else
+        (a checkpoint present, best parameters older than the last metrics line) is refused."""
+        if self.latest_step() is not None:
+            raise RamError(f"{self.path} holds a train checkpoint (step {self.latest_step()}): resume it with --resume")
+        logged = self.read_metrics()
+        best = _read_json(self.path / BEST_JSON, "restore it")["best"] if (self.path / BEST_JSON).is_file() else []
+        at = logged[-1]["step"] if logged else None
+        if at is None or self.best_step() != at or any(b["step"] != at for b in best):
+            raise RamError(
+                f"{self.path}: its best parameters (step {self.best_step()}) are not those of its last metrics "
+                f"line (step {at}), so no train state can be rebuilt; train on from them in a new folder: "
+                f"init_from={self.path}"
+            )
+        config, num_seeds = self.config(), self.num_seeds()
+        _, like = init_states(config, num_seeds)
+        params, _ = self.restore_best(like.params, num_seeds)
+        states = stack([restart_state(config, seed_slice(params, i), at) for i in range(num_seeds)])
+        self.save_latest(at, states, {"best": best, "wall_time_s": self.wall_time_at(at)}, num_seeds, params)
+        self.wait()
+        return at
 
     def wait(self) -> None:
         """Waits for the checkpoints being written; a failed write is a `RamError` naming the folder."""

@@ -90,6 +90,22 @@ def init_state(config: Config, params: nnx.State) -> TrainState:
     return TrainState(jnp.zeros((), jnp.int32), params, make_optimizer(config).init(params))
 
 
+def restart_state(config: Config, params: nnx.State, at_step: int) -> TrainState:
+    """A train state at `at_step` holding `params` with the optimiser's moments restarted: Adam's
+    (or momentum's) statistics and bias-correction count fresh, the learning-rate schedule's count at
+    `at_step`, so the next update uses the rate the run would have used there. For a run whose train
+    checkpoint is lost but whose parameters at that step are kept (its best at its last validation):
+    it goes on with the same data, keys and schedules, and only the optimiser's memory differs."""
+    fresh = make_optimizer(config).init(params)
+    scheduled = lambda x: isinstance(x, optax.ScaleByScheduleState)  # noqa: E731
+    opt_state = jax.tree.map(
+        lambda x: x._replace(count=jnp.asarray(at_step, x.count.dtype)) if scheduled(x) else x,
+        fresh,
+        is_leaf=scheduled,
+    )
+    return TrainState(jnp.asarray(at_step, jnp.int32), params, opt_state)
+
+
 def stack(trees: list) -> object:
     """Trees of one seed each -> one tree with a leading seed axis [N, ...]."""
     return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)

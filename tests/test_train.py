@@ -6,10 +6,13 @@ Uses a tiny model on small random arrays shaped like MNIST (synthetic; not MNIST
 import json
 import os
 import re
+import shutil
 import signal
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from conftest import TINY
 
@@ -250,6 +253,66 @@ def test_a_checkpoint_without_best_parameters_still_resumes(tmp_path, synthetic,
     assert (tmp_path / "checkpoints" / "40" / "best").is_dir()  # read from best/ on resume, then kept
     for x, y in zip(jax.tree.leaves(before), jax.tree.leaves(params_of(tmp_path)[0]), strict=True):
         np.testing.assert_array_equal(x, y)
+
+
+def test_a_run_that_lost_its_checkpoints_goes_on_from_its_last_best(tmp_path, synthetic, monkeypatch):
+    """A run copied without checkpoints/ whose best parameters are its last validation's: a train
+    checkpoint is rebuilt from them (optimiser moments restarted), and --resume goes on from there."""
+    config = TINY.replace(schedule="constant", warmup_steps=0, eval_every=10, train_steps=20)
+    validation_errors(monkeypatch, lambda step, seed: 100.0 - step)  # every validation is the best so far
+    train.train_and_evaluate(config, tmp_path, synthetic, progress=False)
+    shutil.rmtree(tmp_path / "checkpoints")
+    (tmp_path / "results.json").unlink()
+    run = rundir.RunDir(tmp_path)
+    assert run.restart_from_best() == 20
+    with pytest.raises(RamError, match="holds a train checkpoint \\(step 20\\)"):
+        run.restart_from_best()
+    _, like = step.init_states(config)
+    states, extra, best = run.restore_latest(like, 1)
+    assert int(states.step[0]) == 20 and extra == {
+        "best": [{"val_error_pct": 80.0, "step": 20}],
+        "wall_time_s": extra["wall_time_s"],
+    }
+    assert extra["wall_time_s"] == run.wall_time_at(20)
+    kinds = (optax.ScaleByAdamState, optax.ScaleByScheduleState)
+    adam, schedule = (
+        s for s in jax.tree.leaves(states.opt_state, is_leaf=lambda x: isinstance(x, kinds)) if isinstance(s, kinds)
+    )
+    assert int(adam.count[0]) == 0 and int(schedule.count[0]) == 20  # fresh moments, the schedule where it was
+    assert all(not np.any(m) for m in jax.tree.leaves(adam.mu))
+    for x, y in zip(jax.tree.leaves(states.params), jax.tree.leaves(params_of(tmp_path)[0]), strict=True):
+        np.testing.assert_array_equal(x[0], y)
+    assert jax.tree.leaves(best) and all(
+        np.array_equal(a, b) for a, b in zip(jax.tree.leaves(best), jax.tree.leaves(states.params), strict=True)
+    )
+    results = train.train_and_evaluate(config.replace(train_steps=30), tmp_path, synthetic, resume=True, progress=False)
+    assert results["best_step"] == [30] and [r["step"] for r in run.read_metrics()] == [10, 20, 30]
+
+
+def test_a_run_whose_best_is_older_than_its_last_validation_is_not_rebuilt(tmp_path, synthetic, monkeypatch):
+    config = TINY.replace(eval_every=10, train_steps=20)
+    validation_errors(monkeypatch, lambda step, seed: float(step))  # the best stays step 10's
+    train.train_and_evaluate(config, tmp_path, synthetic, progress=False)
+    shutil.rmtree(tmp_path / "checkpoints")
+    with pytest.raises(
+        RamError, match="best parameters \\(step 10\\) are not those of its last metrics line \\(step 20\\).*init_from="
+    ):
+        rundir.RunDir(tmp_path).restart_from_best()
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_a_restarted_state_takes_the_scheduled_rate_in_its_first_update():
+    """`restart_state`: at step S, Adam's first update after a restart is lr(S) * g / (|g| + eps)
+    (bias-corrected moments of one gradient), worked out by hand; the schedule does not restart."""
+    config = TINY.replace(train_steps=100, warmup_steps=10, learning_rate=1e-2, grad_clip=0.0)
+    params = {"w": jnp.asarray([1.0, -2.0, 3.0])}
+    state = step.restart_state(config, params, 60)
+    grads = {"w": jnp.asarray([0.5, -4.0, 0.0])}
+    updates, _ = step.make_optimizer(config).update(grads, state.opt_state, params)
+    lr = float(step.learning_rate_schedule(config)(60))
+    assert lr < 0.7 * config.learning_rate  # well into the cosine decay: a restarted schedule would differ
+    np.testing.assert_allclose(updates["w"], [-lr * 0.5 / (0.5 + 1e-8), lr * 4.0 / (4.0 + 1e-8), 0.0], rtol=1e-5)
+    assert int(state.step) == 60
 
 
 def test_a_second_trainer_in_a_busy_folder_changes_nothing(tmp_path, synthetic):
