@@ -138,7 +138,7 @@ def _seeds_of(name: str, make, seeds: tuple[int, ...] = (1, 2)) -> dict[str, Row
 
 
 # Another seed of a batch-1024 GPU recipe (120k steps): `task` is cluttered60 or cluttered100.
-def _gpu_seed(task: str, seed: int) -> Row:
+def _gpu_seed(task: str, seed: int, note: str = "") -> Row:
     paper, public = {"cluttered60": (4.04, 2.63), "cluttered100": (10.83, 5.9)}[task]
     return _row(
         task,
@@ -149,7 +149,7 @@ def _gpu_seed(task: str, seed: int) -> Row:
         f"seed={seed}",
         public=public,
         target=public,
-        note=f"{task}-g8-lstm-gpu-b1024 with seed {seed}",
+        note=f"{task}-g8-lstm-gpu-b1024 with seed {seed}{note}",
     )
 
 
@@ -680,7 +680,13 @@ ROWS: dict[str, Row] = {
     # Each pair fits one call of `bash experiments/bench/gpu_train.sh OUT 530 ROW ROW` on one H100:
     # in session 13 a batch-1024 run beside translated60-g8-lstm-gpu-m4-both-wd03 took 428 s and that
     # run 408 s; one batch-1024 run alone took 293 s.
-    **{f"cluttered100-g8-lstm-gpu-b1024-seed{seed}": _gpu_seed("cluttered100", seed) for seed in (1, 2)},
+    # Seed 1's train checkpoint of step 86,000 was lost with a session cut off before it committed
+    # it; its best parameters were of that step, so experiments/restart_from_best.py rebuilt the
+    # checkpoint from them (session 21), and from there on its Adam moments are restarted ones.
+    "cluttered100-g8-lstm-gpu-b1024-seed1": _gpu_seed(
+        "cluttered100", 1, "; on the 2-core CPU, Adam's moments restarted at step 86k (lost checkpoint rebuilt)"
+    ),
+    "cluttered100-g8-lstm-gpu-b1024-seed2": _gpu_seed("cluttered100", 2),
     **_seeds_of("translated60-g8-lstm-gpu-m4-both-wd03", functools.partial(_translated_m4, 120_000, 256, "0.03")),
     # For the next GPU session (not yet run): translated60-g8-lstm-gpu-m4-both-wd03 overfit (train error
     # 0.003% at the end, validation flat at 0.92-1.03% over its last 20k steps): the same with weight

@@ -246,10 +246,17 @@ class RunDir:
             logged = self.read_metrics()
             if self.has_results() or len(logged) > 1:
                 done = "finished" if self.has_results() else f"logged up to step {logged[-1]['step']}"
+                rebuild = ""
+                if not self.has_results() and self.best_step() == logged[-1]["step"]:
+                    rebuild = (
+                        f"; or, as its best parameters are those of that step, rebuild a checkpoint from them "
+                        f"(the optimiser's moments restarted) with `python experiments/restart_from_best.py "
+                        f"{self.path}` and --resume"
+                    )
                 raise RamError(
                     f"--resume: {self.path} {done} but holds no train checkpoint ({CHECKPOINTS}/ is left "
                     f"out of git and of copies made without it), so it cannot continue; train on from its "
-                    f"best parameters in a new folder: init_from={self.path}"
+                    f"best parameters in a new folder: init_from={self.path}{rebuild}"
                 )
             if self.writes():
                 print(f"ram: --resume: {self.path} has no checkpoint yet; starting afresh", file=sys.stderr)

@@ -263,6 +263,8 @@ def test_a_run_that_lost_its_checkpoints_goes_on_from_its_last_best(tmp_path, sy
     train.train_and_evaluate(config, tmp_path, synthetic, progress=False)
     shutil.rmtree(tmp_path / "checkpoints")
     (tmp_path / "results.json").unlink()
+    with pytest.raises(RamError, match="no train checkpoint.*init_from=.*; or, .*restart_from_best.py"):
+        train.train_and_evaluate(config, tmp_path, synthetic, resume=True, progress=False)
     run = rundir.RunDir(tmp_path)
     assert run.restart_from_best() == 20
     with pytest.raises(RamError, match="holds a train checkpoint \\(step 20\\)"):
@@ -294,6 +296,10 @@ def test_a_run_whose_best_is_older_than_its_last_validation_is_not_rebuilt(tmp_p
     validation_errors(monkeypatch, lambda step, seed: float(step))  # the best stays step 10's
     train.train_and_evaluate(config, tmp_path, synthetic, progress=False)
     shutil.rmtree(tmp_path / "checkpoints")
+    (tmp_path / "results.json").unlink()
+    with pytest.raises(RamError, match="no train checkpoint") as refused:
+        train.train_and_evaluate(config, tmp_path, synthetic, resume=True, progress=False)
+    assert "restart_from_best" not in str(refused.value)  # the way on it names is init_from alone
     with pytest.raises(
         RamError, match="best parameters \\(step 10\\) are not those of its last metrics line \\(step 20\\).*init_from="
     ):
