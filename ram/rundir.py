@@ -627,6 +627,12 @@ class RunDir:
         if self.writes():
             _atomic_write(self.path / BEST_JSON, json.dumps({"best": best}))
 
+    def read_best(self, fix: str) -> list[dict] | None:
+        """best.json's record, each seed's `{"val_error_pct", "step"}` (`save_best`; `ram.train.Best`
+        is its schema), or None without the file; `fix` says what to do with a damaged one."""
+        path = self.path / BEST_JSON
+        return _read_json(path, fix)["best"] if path.is_file() else None
+
     def best_step(self) -> int | None:
         """The step of the parameters in best/ (None if there are none)."""
         return self._best().latest_step() if (self.path / BEST).is_dir() else None
@@ -661,10 +667,9 @@ class RunDir:
                     f"{self.path / CONFIG} no longer describes its model"
                 ) from None
         steps = [step] * num_seeds
-        if (self.path / BEST_JSON).is_file():
-            recorded = [
-                b["step"] for b in _read_json(self.path / BEST_JSON, "delete it to use the checkpoint's step")["best"]
-            ]
+        records = self.read_best("delete it to use the checkpoint's step")
+        if records:
+            recorded = [b["step"] for b in records]
             if max(recorded) == step:
                 steps = recorded
             else:  # stopped between a validation's two writes; resuming the run rewrites best.json
@@ -684,7 +689,7 @@ class RunDir:
         if self.latest_step() is not None:
             raise RamError(f"{self.path} holds a train checkpoint (step {self.latest_step()}): resume it with --resume")
         logged = self.read_metrics()
-        best = _read_json(self.path / BEST_JSON, "restore it")["best"] if (self.path / BEST_JSON).is_file() else []
+        best = self.read_best("restore it") or []
         at = logged[-1]["step"] if logged else None
         if at is None or self.best_step() != at or any(b["step"] != at for b in best):
             raise RamError(
