@@ -208,9 +208,19 @@ def needs_whole_split(config: Config) -> bool:
     return config.task == "cluttered"
 
 
-def eval_head(split, config: Config, num: int) -> DeviceSplit:
-    """What `eval_batch(..., jnp.arange(num), ...)` needs on the device for the first `num` fixed
-    examples of a split (host or device): those images alone, or the whole split for a cluttered task."""
+def spread(n: int, num: int) -> np.ndarray:
+    """[min(num, n)] example numbers spread evenly over a split of `n`, first and last included: a
+    figure of them shows several classes of a split stored class by class (an image folder's)."""
+    return np.unique(np.linspace(0, n - 1, min(num, n)).round().astype(np.int32))
+
+
+def figure_examples(split_name: str, split, config: Config, num: int) -> tuple[chex.Array, chex.Array]:
+    """`(images [k, ...], labels [k])`: the fixed examples `spread(n, num)` of a split (host or
+    device), as `eval_batch` makes them from the whole split; only their own images go to the device,
+    unless clutter reads the rest of the split."""
+    index = spread(len(split.labels), num)
     if needs_whole_split(config):
-        return split if isinstance(split, DeviceSplit) else to_device(split)
-    return to_device(type(split)(split.images[:num], split.labels[:num]))
+        return eval_batch(split_name, split if isinstance(split, DeviceSplit) else to_device(split), index, config)
+    own = type(split)(split.images[index], split.labels[index])
+    keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(EVAL_SEEDS[split_name]), i))(jnp.asarray(index))
+    return _compose_batch(keys, own if isinstance(own, DeviceSplit) else to_device(own), jnp.arange(len(index)), config)

@@ -294,7 +294,7 @@ def train_and_evaluate(
         opened.callback(feed.close)
         validation = evaluate.place(data.validation, "validation", config)  # shared with the figure
         validate = evaluate.make_evaluator(graphdef, config, "validation", validation, 1)
-        figure_split = tasks.eval_head(validation, config, FIGURE_EXAMPLES)
+        figure_examples = tasks.figure_examples("validation", validation, config, FIGURE_EXAMPLES)
         events = run.event_writer(purge_step=int(states.step[0]) + 1 if continuing else None)
         opened.callback(events.close)
         chunk = step.make_train_chunk(graphdef, config, num_seeds, mesh=mesh)
@@ -361,9 +361,7 @@ def train_and_evaluate(
             run.append_metrics(record)
             events.scalars(record, seeds)
             first = step.seed_slice(params, 0)  # the figure of the first seed
-            g = visualize.split_glimpses(
-                graphdef, first, config, figure_split, "validation", num=FIGURE_EXAMPLES, step=at
-            )
+            g = visualize.example_glimpses(graphdef, first, config, figure_examples, step=at)
             events.image("glimpses/validation", at, visualize.glimpse_image(g, config))
             saved_at = checkpoint(at, wall)
             bar.write(

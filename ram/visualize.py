@@ -84,45 +84,43 @@ def run_glimpses(
     split: str = "test",
     step: int | None = None,
 ) -> Glimpses:
-    """Episodes on the first `num` examples of a fixed split (of `data`: a `ram.datasets.Dataset` or
-    `ram.data.Mnist`) of the run's task, with the policy std of train step `step` (default: the end of
-    training)."""
-    head = tasks.eval_head(getattr(data, split), config, num)
-    return split_glimpses(graphdef, params, config, head, split, num, seed, step)
+    """Episodes on `num` fixed examples of a split (of `data`: a `ram.datasets.Dataset` or
+    `ram.data.Mnist`) of the run's task, spread over the split (`ram.tasks.figure_examples`), with
+    the policy std of train step `step` (default: the end of training)."""
+    examples = tasks.figure_examples(split, getattr(data, split), config, num)
+    return example_glimpses(graphdef, params, config, examples, seed, step)
 
 
 @functools.lru_cache(maxsize=8)
-def _glimpses_fn(graphdef, config: Config, split: str, num: int):
-    """One jitted program `(params, device_split, key, std) -> (images, labels, predictions,
-    locations, patches)` of the first `num` examples of `split` (compiled once per run and figure
-    size: op by op, the same work took 3.6 s to compile at every run's first validation figure)."""
+def _glimpses_fn(graphdef, config: Config):
+    """One jitted program `(params, images, key, std) -> (predictions, locations, patches)` (compiled
+    once per run and figure size: op by op, the same work took 3.6 s to compile at every run's first
+    validation figure)."""
     episode = episode_fn(graphdef, config)
 
-    def fn(params, device_split: tasks.DeviceSplit, key, std):
-        images, labels = tasks.eval_batch(split, device_split, jnp.arange(num), config)
+    def fn(params, images, key, std):
         traj = episode(params, images, key, std)
         sums = retina.box_sums(images, config.num_scales, config.scale_factor)
         patches = jax.vmap(lambda loc: retina.read(sums, loc, config.patch_size, config.scale_factor))(traj.locations)
-        return images, labels, jnp.argmax(traj.logits, -1), traj.locations, patches
+        return jnp.argmax(traj.logits, -1), traj.locations, patches
 
     return jax.jit(fn)
 
 
-def split_glimpses(
+def example_glimpses(
     graphdef,
     params,
     config: Config,
-    device_split: tasks.DeviceSplit,
-    split: str = "test",
-    num: int = 8,
+    examples: tuple[jax.Array, jax.Array],
     seed: int = 0,
     step: int | None = None,
 ) -> Glimpses:
-    """`run_glimpses` on a split already on the device (`split` names its fixed examples)."""
-    num = min(num, int(device_split.labels.shape[0]))
+    """`run_glimpses` on examples already made (`(images [N, ...], labels [N])`, e.g. by
+    `ram.tasks.figure_examples`)."""
+    images, labels = examples
     std = config.policy_std(config.train_steps if step is None else step)
-    out = _glimpses_fn(graphdef, config, split, num)(params, device_split, jax.random.key(seed), std)
-    return Glimpses(*(np.asarray(x) for x in out))
+    out = _glimpses_fn(graphdef, config)(params, images, jax.random.key(seed), std)
+    return Glimpses(np.asarray(images), np.asarray(labels), *(np.asarray(x) for x in out))
 
 
 def _show(ax, image: np.ndarray) -> None:
@@ -270,9 +268,10 @@ def save_figure(fig, path: Path, **kw) -> Path:
 
 
 def plot_examples(config: Config, data, split: str, num: int, path: str | os.PathLike, title: str = "") -> Path:
-    """A PNG grid of the first `num` examples of a split of the config's task on `data` (a
-    `ram.datasets.Dataset` or `ram.data.Mnist`; `ram data show`); training examples are drawn as the
-    train step draws them (key 0)."""
+    """A PNG grid of `num` examples of a split of the config's task on `data` (a
+    `ram.datasets.Dataset` or `ram.data.Mnist`; `ram data show`): fixed examples spread over a
+    validation or test split (`ram.tasks.figure_examples`); training examples drawn as the train step
+    draws them (key 0)."""
     import matplotlib.pyplot as plt
 
     info = datasets.info_of(data)
@@ -281,8 +280,7 @@ def plot_examples(config: Config, data, split: str, num: int, path: str | os.Pat
     if split == "train":
         images, labels = tasks.train_batch(jax.random.key(0), tasks.to_device(data.train), config, num)
     else:
-        head = tasks.eval_head(getattr(data, split), config, num)
-        images, labels = tasks.eval_batch(split, head, jnp.arange(num), config)
+        images, labels = tasks.figure_examples(split, getattr(data, split), config, num)
     cols = min(8, num)
     rows = -(-num // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(1.5 * cols, 1.6 * rows), squeeze=False)

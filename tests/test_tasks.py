@@ -156,3 +156,16 @@ def test_train_distortion_angle_within_range():
     angles = np.asarray(angles)
     assert np.abs(angles).max() < 20.5 and np.abs(angles).max() > 17
     assert (angles > 5).mean() > 0.2 and (angles < -5).mean() > 0.2
+
+
+@pytest.mark.parametrize("preset", ["mnist28", "translated60", "cluttered60"])
+def test_figures_show_examples_spread_over_a_split_stored_class_by_class(preset):
+    """An image folder's splits come class by class: the examples of a figure (`ram visualize`,
+    `ram data show`, the validation figure) are spread over the split, not its first ones. Synthetic
+    arrays (not MNIST), ten of each of four classes in order."""
+    images = np.random.default_rng(0).integers(0, 256, (40, 28, 28, 1), dtype=np.uint8)
+    split = tasks.DeviceSplit(jnp.asarray(images), jnp.repeat(jnp.arange(4, dtype=jnp.int32), 10))
+    np.testing.assert_array_equal(tasks.spread(40, 4), [0, 13, 26, 39])
+    np.testing.assert_array_equal(tasks.spread(3, 8), [0, 1, 2])  # at most the split
+    shown, labels = tasks.figure_examples("test", split, get_config(preset), 4)
+    assert labels.tolist() == [0, 1, 2, 3] and shown.shape[0] == 4
