@@ -260,7 +260,7 @@ def predict(run: rundir.Run, images, *, seed_index: int = 0, mc_samples: int = 1
     `images` as the model sees them: [B, H, W] or [B, H, W, C], uint8 (0-255) or float in [0, 1], of
     the run's canvas (28x28 for MNIST digits). `mc_samples > 1` averages over that many trajectories.
     Images of another size or number of channels, floats outside [0, 1], a seed index the run does not
-    have or `mc_samples < 1` are one line (`RamError`)."""
+    have or `mc_samples < 1` are one line (`RamError`); no images give [0, num_classes]."""
     images = np.asarray(images)
     x = images.astype(np.float32) / 255.0 if images.dtype == np.uint8 else images.astype(np.float32)
     x = x[..., None] if x.ndim == 3 else x
@@ -273,6 +273,8 @@ def predict(run: rundir.Run, images, *, seed_index: int = 0, mc_samples: int = 1
     if mc_samples < 1:
         raise RamError(f"mc_samples={mc_samples}: must be at least 1 trajectory")
     params, step = run.seed_params(seed_index)
+    if not len(x):  # no images: no probabilities (a batch of 0 does not reach the model)
+        return np.zeros((0, run.config.num_classes), np.float32)
     std = run.config.policy_std(step)
     probs = _probabilities(run.graphdef, run.config, mc_samples)(params, jnp.asarray(x), jax.random.key(seed), std)
     return np.asarray(probs)

@@ -601,6 +601,8 @@ def test_predict_gives_probabilities_of_the_runs_canvases_and_one_line_for_other
     probs = evaluate.predict(run, digits, mc_samples=2)
     assert probs.shape == (5, 10) and np.allclose(probs.sum(-1), 1, atol=1e-5)
     np.testing.assert_allclose(evaluate.predict(run, digits[..., None] / 255.0, mc_samples=2), probs, atol=1e-6)
+    none = evaluate.predict(run, digits[:0])  # no images: no probabilities (a reshape inside JAX failed)
+    assert none.shape == (0, 10) and none.dtype == probs.dtype
     for bad in (digits[0], digits[:, :20, :20], np.repeat(digits[..., None], 3, -1), digits[None]):
         with pytest.raises(RamError, match=f"images of shape {re.escape(str(bad.shape))} do not fit this run: give "):
             evaluate.predict(run, bad)
