@@ -136,11 +136,18 @@ def cmd_train(args) -> int:
         print(f"\nram: interrupted; continue with: {resume_command(args, run_dir, args.overrides)}", file=sys.stderr)
         return 130
     except rundir.ConfigMismatch as e:  # name the command that continues the run as it was
-        # Not named: what the data sets again on resume.
-        from_data = datasets.fields_from_data(e.saved.task)
-        base = PRESETS[args.preset].replace(**{k: getattr(e.saved, k) for k in from_data})
-        overrides = overrides_between(base, e.saved)
-        raise RamError(f"{e}; to continue the run as it was: {resume_command(args, run_dir, overrides)}") from None
+        # From the preset closest to the run (the one given, on a tie), without what the data sets
+        # again on resume: from another task's preset, a field left to the data (task=mnist's canvas)
+        # would keep that preset's value.
+        saved = e.saved
+        from_data = datasets.fields_from_data(saved.task)
+
+        def overrides_from(preset: str) -> list[str]:
+            return overrides_between(PRESETS[preset].replace(**{k: getattr(saved, k) for k in from_data}), saved)
+
+        preset = min(PRESETS, key=lambda p: (len(overrides_from(p)), p != args.preset))
+        again = resume_command(args, run_dir, overrides_from(preset), preset)
+        raise RamError(f"{e}; to continue the run as it was: {again}") from None
     print(json.dumps(results, indent=2))
     return 0
 
@@ -165,9 +172,10 @@ def start_distributed(args) -> None:
         ) from None
 
 
-def resume_command(args, run_dir: Path, overrides: list[str]) -> str:
-    """The `ram train ... --resume` that continues the run in `run_dir` with `overrides`."""
-    again = [args.preset, *overrides, "--run-dir", str(run_dir), "--resume"]
+def resume_command(args, run_dir: Path, overrides: list[str], preset: str | None = None) -> str:
+    """The `ram train PRESET ... --resume` (the preset given, by default) that continues the run in
+    `run_dir` with `overrides`."""
+    again = [preset or args.preset, *overrides, "--run-dir", str(run_dir), "--resume"]
     if args.seeds > 1:
         again += ["--seeds", str(args.seeds)]
     for flag, value in (("--mnist-dir", args.mnist_dir), ("--data-dir", args.data_dir)):

@@ -275,6 +275,14 @@ def resume_with_other_overrides(run, monkeypatch):
     )
 
 
+def resume_with_another_preset(run, monkeypatch):
+    """An mnist28 run resumed from cluttered60: the command named starts from mnist28, the preset
+    closest to the run (from cluttered60, task=mnist's canvas left to the data would stay 60)."""
+    named = [o for o in run_overrides(run) if not o.startswith(("num_classes=", "channels="))]
+    argv = ["train", "cluttered60", *run_overrides(run), "--run-dir", str(run), "--no-progress", "--resume"]
+    return argv, f"to continue the run as it was: ram train mnist28 {' '.join(named)} --run-dir {run} --resume\n"
+
+
 def resume_with_every_checkpoint_truncated(run, monkeypatch):
     damage(run / "checkpoints", "truncate")
     return [*train_argv(run), "--resume"], f"every checkpoint in {run / 'checkpoints'} is corrupt"
@@ -308,6 +316,7 @@ def resume_with_every_state_emptied(run, monkeypatch):
         full_disk_writing_events,
         device_out_of_memory,
         resume_with_other_overrides,
+        resume_with_another_preset,
         resume_with_every_checkpoint_truncated,
         resume_with_every_state_emptied,
     ],
