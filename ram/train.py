@@ -228,9 +228,9 @@ def train_and_evaluate(
       resume: continue from the latest checkpoint in `run_dir`.
       progress: show a progress bar.
       command: the command line that started the run, recorded in results.json.
-      announce: a line printed once the config, the data and `init_from` are checked and before the
-        run folder is written (the CLI's `ram: training PRESET in DIR`): a config the data contradicts
-        or a bad `init_from` is reported with nothing before it.
+      announce: a line printed once the config, the data, `init_from` and the run folder are checked
+        (the CLI's `ram: training PRESET in DIR`): a config the data contradicts, a bad `init_from`, a
+        folder that holds another run or a `--resume` it refuses is reported with nothing before it.
 
     Returns:
       The dict written to `run_dir/results.json` (`ram.rundir.upgrade_results`' schema).
@@ -254,8 +254,6 @@ def train_and_evaluate(
     elif config.init_from:  # checked before the run folder is written
         params, origin = rundir.start_from(config.init_from, config, states.params, num_seeds)
         graphdef, states = step.init_states(config, num_seeds, params)
-    if announce and run.writes():
-        print(announce, flush=True)
 
     # The stack closes what was opened, in reverse order, however the loop ends (Ctrl-C, SIGTERM, a
     # non-finite loss, a full disk): the progress bar, the event file, the feed, and last the
@@ -263,6 +261,8 @@ def train_and_evaluate(
     with run.lock(), Interrupt() as interrupt, contextlib.ExitStack() as opened:
         opened.callback(run.wait)
         continuing = run.prepare(config, resume, num_seeds)  # under the lock: a second process writes nothing
+        if announce and run.writes():
+            print(announce, flush=True)
         if not continuing:
             run.write_data(data_fingerprint)
         if origin:

@@ -62,6 +62,10 @@ def test_train_then_eval_json(capsys, tmp_path, mnist, mnist_dir):
     )
     assert code == 0
     assert out.startswith(f"ram: training mnist28 in {run_dir}\n") and out.count("ram: training") == 1
+    argv = ("train", "mnist28", "train_steps=20", "warmup_steps=0", "steps_per_call=10", "--run-dir", str(run_dir),
+            "--mnist-dir", mnist_dir)  # fmt: skip
+    code, again, err = run(capsys, *argv)  # the folder holds a run: one line, and no start line before it
+    assert code == 2 and "already holds a run: pass --resume" in err and "ram: training" not in again
     trained = json.loads(out[out.index("{") :])
     assert shlex.split(trained["command"]) == ["ram", "train", "mnist28", "train_steps=20", "warmup_steps=0",
         "steps_per_call=10", "eval_every=10", "batch_size=16", "mc_samples=2", "--run-dir", str(run_dir)]  # fmt: skip
