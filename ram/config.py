@@ -444,7 +444,9 @@ def apply_overrides(config: Config, overrides: Iterable[str]) -> Config:
 def get_config(preset: str, overrides: Iterable[str] = ()) -> Config:
     """The preset's config with `overrides` applied, validated."""
     if preset not in PRESETS:
-        raise ConfigError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+        close = difflib.get_close_matches(preset, PRESETS, n=1)
+        guess = f"did you mean {close[0]}? " if close else ""
+        raise ConfigError(f"unknown preset {preset!r}; {guess}choose one of {sorted(PRESETS)}")
     return apply_overrides(PRESETS[preset], overrides)
 
 

@@ -157,6 +157,13 @@ def load_mnist(mnist_dir: str | os.PathLike | None = None, data_dir: str | os.Pa
     if arrays is None:
         if not builder.is_prepared():
             config = tfds.download.DownloadConfig(manual_dir=str(folder)) if folder else None
+            if folder is None:  # offline, its retries take minutes before they fail: say what to do first
+                print(
+                    f"ram: downloading MNIST with tensorflow-datasets into {builder.data_dir} "
+                    f"(offline? pass --mnist-dir DIR or set ${ENV_VAR} to a folder of the four *-ubyte.gz files)",
+                    file=sys.stderr,
+                    flush=True,
+                )
             try:
                 builder.download_and_prepare(download_config=config)
             except Exception as e:  # network down, TensorFlow missing, ...

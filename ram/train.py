@@ -152,7 +152,7 @@ class Interrupt:
                     return
                 raise KeyboardInterrupt
             self.pending, self._first = True, time.monotonic()
-            print(f"\nram: {self.next_step} (again to stop at once)", file=sys.stderr, flush=True)
+            print(f"\nram: {self.next_step} (Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
 
         for sig in self.SIGNALS:
             try:

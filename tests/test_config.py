@@ -74,8 +74,10 @@ def test_the_retina_is_checked_against_the_images_task_mnist_will_see():
 
 
 def test_unknown_preset():
-    with pytest.raises(ConfigError, match="unknown preset 'mnist29'"):
+    with pytest.raises(ConfigError, match="unknown preset 'mnist29'; did you mean mnist28\\? choose one of"):
         get_config("mnist29")
+    with pytest.raises(ConfigError, match="unknown preset 'svhn'; choose one of"):
+        get_config("svhn")
 
 
 def test_round_trip_through_json_dict():

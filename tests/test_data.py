@@ -113,3 +113,5 @@ def test_when_tfds_cannot_prepare_a_local_folder_is_read_with_numpy(monkeypatch,
     monkeypatch.delenv(data.ENV_VAR, raising=False)
     with pytest.raises(DataError, match="could not prepare mnist: ModuleNotFoundError.*--mnist-dir"):
         data.load_mnist(data_dir=tmp_path)  # no folder to fall back on
+    # Said before the download starts: offline, its retries take minutes to fail.
+    assert "ram: downloading MNIST with tensorflow-datasets into" in capsys.readouterr().err
