@@ -4,6 +4,8 @@
               [--mnist-dir DIR] [--data-dir DIR] [--distributed ...]
               (dataset=mnist | tfds:NAME[:CONFIG] | folder:PATH, a key=value like any other)
     ram eval RUN_DIR [--mc-samples M] [--json] [--mnist-dir DIR] [--data-dir DIR]
+    ram predict RUN_DIR IMAGE_OR_FOLDER ... [--mc-samples M] [--seed-index I] [--json]
+                                             each image's class and its probability
     ram visualize RUN_DIR [--num N] [--seed S] [--mnist-dir DIR] [--data-dir DIR]
                                              glimpses.png + glimpses.gif in the run folder
     ram plot RUN_DIR                         curves.png in the run folder
@@ -72,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mc-samples", type=int, help="trajectories averaged by the MC error (default: the run's)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     _add_data_args(p)
+
+    p = sub.add_parser("predict", help="classify image files with a run's best parameters")
+    p.add_argument("run_dir")
+    p.add_argument("images", nargs="+", help="image files, or folders of them (PNG, JPEG, ...)")
+    p.add_argument("--mc-samples", type=int, default=1, help="average the class probabilities over M trajectories")
+    p.add_argument("--seed-index", type=int, default=0, help="which seed of a run of several")
+    p.add_argument("--json", action="store_true", help="one JSON object per image, with every class's probability")
 
     p = sub.add_parser("visualize", help="glimpse trajectories of a run: glimpses.png and glimpses.gif")
     p.add_argument("run_dir")
@@ -209,6 +218,52 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def image_files(given: list[str]) -> list[Path]:
+    """The files named, a folder standing for its image files (sorted; not its sub-folders)."""
+    from ram.datasets import IMAGE_SUFFIXES
+
+    files = []
+    for name in given:
+        path = Path(name).expanduser()
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            if not found:
+                raise RamError(f"{path} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+            files += found
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise RamError(f"{path}: no such file or folder")
+    return files
+
+
+def cmd_predict(args) -> int:
+    import numpy as np
+
+    from ram import datasets, evaluate, rundir
+
+    run = rundir.load_run(args.run_dir)
+    files = image_files(args.images)
+    # As the run's images were read: resized to its image_size if it had one (a folder run's own).
+    decoded = datasets.read_images(files, run.config.image_size)
+    odd = next((i for i, im in enumerate(decoded) if im.shape[:2] != decoded[0].shape[:2]), None)
+    if odd is not None:
+        (h, w), (oh, ow) = decoded[0].shape[:2], decoded[odd].shape[:2]
+        raise RamError(
+            f"images of several sizes ({files[0]} is {h}x{w}, {files[odd]} is {oh}x{ow}): give images of the "
+            "size this run takes"
+        )
+    probs = evaluate.predict(run, np.stack(decoded), seed_index=args.seed_index, mc_samples=args.mc_samples)
+    for path, p in zip(files, probs, strict=True):
+        label = int(p.argmax())
+        name = run.class_names[label] if label < len(run.class_names) else str(label)
+        if args.json:
+            print(json.dumps({"image": str(path), "class": label, "name": name, "probabilities": p.tolist()}))
+        else:
+            print(f"{path}\t{name}\t{p[label]:.3f}")
+    return 0
+
+
 MAX_FIGURE_EXAMPLES = 256
 
 
@@ -310,6 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     handler = {
         "train": cmd_train,
         "eval": cmd_eval,
+        "predict": cmd_predict,
         "visualize": cmd_visualize,
         "plot": cmd_plot,
         "data": cmd_data,

@@ -717,13 +717,15 @@ def fit_config(config: Config, info: DatasetInfo) -> Config:
 
 
 def fingerprint(dataset, splits: tuple[str, ...] = SPLITS) -> dict:
-    """`{"dataset": name, "image_shape": [H, W, C], SPLIT: {"images": N, "sha256": digest}}` of
-    `splits`: what a run trained and was evaluated on. The digest is that of the sorted per-image
+    """`{"dataset": name, "image_shape": [H, W, C], "class_names": [...], SPLIT: {"images": N,
+    "sha256": digest}}` of `splits`: what a run trained and was evaluated on. The digest is that of the sorted per-image
     digests (each of an image's shape, pixels [H, W, C] and label), so it does not depend on the order
     the images were read in: the same images and labels give the same fingerprint from tfds, the MNIST
-    files or a folder, on any system. (Runs from before session 21 recorded no image_shape.)"""
+    files or a folder, on any system. (Runs from before session 21 recorded no image_shape, and from
+    before session 22 no class_names: label i's name, empty where the dataset names none.)"""
     shape = as_nhwc(np.asarray(getattr(dataset, splits[0]).images[:1])).shape[1:]
-    out = {"dataset": info_of(dataset).name, "image_shape": [int(d) for d in shape]}
+    info = info_of(dataset)
+    out = {"dataset": info.name, "image_shape": [int(d) for d in shape], "class_names": list(info.class_names)}
     for split_name in splits:
         split = getattr(dataset, split_name)
         images = np.ascontiguousarray(as_nhwc(np.asarray(split.images)))

@@ -793,6 +793,7 @@ class Run(NamedTuple):
     best_steps: list[int]  # [N] the step each seed's best parameters come from
     seeds: list[int]  # [N]
     image_shape: tuple[int, ...] | None = None  # [H, W, C] of the images it trained on (data.json; None: unrecorded)
+    class_names: tuple[str, ...] = ()  # label i's name (data.json; empty: unnamed or unrecorded)
 
     def seed_params(self, i: int = 0) -> tuple[nnx.State, int]:
         """`(best parameters, their step)` of seed index `i` (0 to the number of seeds - 1)."""
@@ -811,8 +812,17 @@ def load_run(path: str | os.PathLike, config: Config | None = None) -> Run:
     graphdef, params = init_model(config)
     n = run.num_seeds()
     params, steps = run.restore_best(jax.tree.map(lambda x: jnp.broadcast_to(x, (n, *x.shape)), params), n)
-    shape = (run.read_data() or {}).get("image_shape")
-    return Run(config, graphdef, params, steps, run.seeds(), tuple(shape) if shape else None)
+    data = run.read_data() or {}
+    shape = data.get("image_shape")
+    return Run(
+        config,
+        graphdef,
+        params,
+        steps,
+        run.seeds(),
+        tuple(shape) if shape else None,
+        tuple(data.get("class_names", ())),
+    )
 
 
 def start_from(parent_path: str | os.PathLike, config: Config, like, num_seeds: int) -> tuple[nnx.State, dict]:

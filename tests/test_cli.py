@@ -131,3 +131,45 @@ def test_the_command_ends_an_interrupted_process_at_once(monkeypatch):
         with pytest.raises(Exited if code == 130 else SystemExit) as ended:
             cli.entry()
         assert ended.value.args[0] == code if code == 130 else ended.value.code == code
+
+
+def test_predict_classifies_image_files_as_evaluate_predict_does(capsys, tmp_path, synthetic):
+    """`ram predict RUN IMAGES/FOLDERS`: one line per image (its class's name and probability), or
+    JSON with every probability, equal to `evaluate.predict` on the same pixels. Synthetic arrays
+    shaped like MNIST digits, written as PNGs (not MNIST)."""
+    import numpy as np
+    from conftest import TINY
+    from PIL import Image
+
+    from ram import datasets, evaluate, rundir, train
+
+    arrays = datasets.from_arrays(*((s.images, s.labels) for s in synthetic), num_classes=10)
+    named = arrays._replace(info=arrays.info._replace(class_names=tuple("abcdefghij")))
+    train.train_and_evaluate(TINY, tmp_path / "run", named, progress=False)
+    capsys.readouterr()  # what training said
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i, image in enumerate(synthetic.test.images[:3]):
+        Image.fromarray(image).save(folder / f"{i}.png")
+    (folder / "notes.txt").write_text("not an image")
+    run_dir = str(tmp_path / "run")
+    code, out, _ = run(capsys, "predict", run_dir, str(folder / "2.png"), str(folder), "--mc-samples", "2", "--json")
+    assert code == 0
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [line["image"] for line in lines] == [str(folder / f"{i}.png") for i in (2, 0, 1, 2)]
+    expected = evaluate.predict(rundir.load_run(run_dir), synthetic.test.images[[2, 0, 1, 2]], mc_samples=2)
+    np.testing.assert_allclose([line["probabilities"] for line in lines], expected, atol=1e-6)
+    assert [line["name"] for line in lines] == ["abcdefghij"[c] for c in expected.argmax(1)]  # data.json's names
+    code, out, _ = run(capsys, "predict", run_dir, str(folder / "0.png"))
+    one = evaluate.predict(rundir.load_run(run_dir), synthetic.test.images[:1])[0]  # a single trajectory
+    assert code == 0 and out == f"{folder / '0.png'}\t{'abcdefghij'[one.argmax()]}\t{one.max():.3f}\n"
+    Image.fromarray(synthetic.test.images[0][:20]).save(folder / "small.png")
+    for argv, message in (
+        ([str(tmp_path / "nowhere.png")], "nowhere.png: no such file or folder"),
+        ([str(tmp_path)], f"{tmp_path} holds no image files"),
+        ([str(folder)], "images of several sizes (" + str(folder / "0.png") + " is 28x28, "),
+        ([str(folder / "small.png")], "images of shape (1, 20, 28, 1) do not fit this run: give [B, 28, 28]"),
+        ([str(folder / "notes.txt")], "cannot read the image"),
+    ):
+        code, _, err = run(capsys, "predict", run_dir, *argv)
+        assert code == 2 and err.count("\n") == 1 and message in err, err
