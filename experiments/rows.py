@@ -682,7 +682,7 @@ ROWS: dict[str, Row] = {
     # run 408 s; one batch-1024 run alone took 293 s.
     # Seed 1's train checkpoint of step 86,000 was lost with a session cut off before it committed
     # it; its best parameters were of that step, so experiments/restart_from_best.py rebuilt the
-    # checkpoint from them (session 21), and from there on its Adam moments are restarted ones.
+    # checkpoint from them (session 22), and from there on its Adam moments are restarted ones.
     "cluttered100-g8-lstm-gpu-b1024-seed1": _gpu_seed(
         "cluttered100", 1, "; on the 2-core CPU, Adam's moments restarted at step 86k (lost checkpoint rebuilt)"
     ),
