@@ -66,7 +66,11 @@ RECIPES = (
         _seeds("translated60-g8-lstm-gpu-m4-both-wd03"),
     ),
     ("cluttered 60x60", "the GPU recipe at batch 1024, command below", _seeds("cluttered60-g8-lstm-gpu-b1024")),
-    ("cluttered 100x100", "the same", _seeds("cluttered100-g8-lstm-gpu-b1024")),
+    (
+        "cluttered 100x100",
+        "the same; seed 1 on the CPU, its Adam moments restarted at step 86k (a lost checkpoint rebuilt)",
+        _seeds("cluttered100-g8-lstm-gpu-b1024"),
+    ),
 )
 
 
