@@ -339,9 +339,17 @@ def cmd_presets(args) -> int:
     from ram.config import PRESETS, Config
 
     default = Config()
-    for name, cfg in PRESETS.items():
-        diff = {k: v for k, v in cfg.to_dict().items() if getattr(default, k) != v}
-        print(f"{name}: {diff or '(the defaults)'}")
+    for name, c in PRESETS.items():
+        task = {"mnist": "the 28x28 digits as they are", "translated": f"a digit on a {c.canvas}x{c.canvas} canvas"}
+        clutter = (
+            f"a digit and {c.clutter_pieces} {c.clutter_size}x{c.clutter_size} clutter pieces on {c.canvas}x{c.canvas}"
+        )
+        sensor = f"{c.num_glimpses} glimpses of {c.num_scales} scale(s) of {c.patch_size}x{c.patch_size} px"
+        print(
+            f"{name}: {task.get(c.task, clutter)}; {sensor}; {c.train_steps:,} steps of {c.batch_size}, {c.core} core"
+        )
+        diff = " ".join(f"{k}={v}" for k, v in c.to_dict().items() if getattr(default, k) != v)
+        print(f"    beyond the defaults of Config: {diff or '(none)'}")
     return 0
 
 

@@ -173,3 +173,17 @@ def test_predict_classifies_image_files_as_evaluate_predict_does(capsys, tmp_pat
     ):
         code, _, err = run(capsys, "predict", run_dir, *argv)
         assert code == 2 and err.count("\n") == 1 and message in err, err
+
+
+def test_presets_say_what_each_task_is(capsys):
+    code, out, _ = run(capsys, "presets")
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == 8
+    assert lines[0].startswith(
+        "mnist28: the 28x28 digits as they are; 6 glimpses of 1 scale(s) of 8x8 px; 30,000 steps"
+    )
+    assert lines[6].startswith("cluttered100: a digit and 8 8x8 clutter pieces on 100x100; 8 glimpses of 4 scale(s)")
+    assert lines[7] == (
+        "    beyond the defaults of Config: task=cluttered canvas=100 clutter_pieces=8 patch_size=12 num_scales=4 "
+        "num_glimpses=8 unroll_glimpses=True"
+    )
