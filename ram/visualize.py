@@ -322,6 +322,7 @@ def _first_seed(run: rundir.RunDir) -> int:
 def plot_curves(run_dir: str | os.PathLike) -> Path:
     """Writes run_dir/curves.png: loss parts, reward, train and validation error against steps."""
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     run = rundir.RunDir(run_dir)
     if not (run.path / rundir.METRICS).is_file():
@@ -362,6 +363,18 @@ def plot_curves(run_dir: str | os.PathLike) -> Path:
     for ax in (axes[0], axes[2]):
         ax.legend(fontsize=8)
     axes[2].set_yscale("log")
+
+    # Plain percentages (a span within one decade shows only minor ticks, which a log axis labels
+    # 6x10^1): every tick of a narrow span; of a wider one, each decade and its 2, 3 and 5.
+    low, high = axes[2].get_ylim()
+    shown = "123456789" if high < 4 * low else "1235"
+
+    def percent(y, _):
+        return f"{y:g}" if y > 0 and f"{y:.0e}"[0] in shown else ""
+
+    axes[2].yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(percent))
+    axes[2].yaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(percent))
+    axes[2].tick_params(axis="y", which="minor", labelsize=7)
     axes[2].set_title("error % (single sample)")
     for ax in axes:
         ax.set_xlabel("step")
