@@ -247,11 +247,11 @@ class RunDir:
             if self.has_results() or len(logged) > 1:
                 done = "finished" if self.has_results() else f"logged up to step {logged[-1]['step']}"
                 rebuild = ""
-                if not self.has_results() and self.best_step() == logged[-1]["step"]:
+                if not self.has_results() and self._rebuild_refusal() is None:
                     rebuild = (
                         f"; or, as its best parameters are those of that step, rebuild a checkpoint from them "
-                        f"(the optimiser's moments restarted) with `python experiments/restart_from_best.py "
-                        f"{self.path}` and --resume"
+                        f"(the optimiser's moments restarted: `RunDir('{self.path}').restart_from_best()` from "
+                        f"ram.rundir, or experiments/restart_from_best.py in a clone of ram) and --resume"
                     )
                 raise RamError(
                     f"--resume: {self.path} {done} but holds no train checkpoint ({CHECKPOINTS}/ is left "
@@ -686,24 +686,37 @@ class RunDir:
         moments restarted (`ram.step.restart_state`), its best record and wall time as logged. Returns
         the step; `--resume` then continues from it, with the data and keys of the run. Anything else
         (a checkpoint present, best parameters older than the last metrics line) is refused."""
+        config, num_seeds = self.config(), self.num_seeds()  # "not a run folder" first
         if self.latest_step() is not None:
             raise RamError(f"{self.path} holds a train checkpoint (step {self.latest_step()}): resume it with --resume")
-        logged = self.read_metrics()
-        best = self.read_best("restore it") or []
-        at = logged[-1]["step"] if logged else None
-        if at is None or self.best_step() != at or any(b["step"] != at for b in best):
+        refusal = self._rebuild_refusal()
+        if refusal:
             raise RamError(
-                f"{self.path}: its best parameters (step {self.best_step()}) are not those of its last metrics "
-                f"line (step {at}), so no train state can be rebuilt; train on from them in a new folder: "
-                f"init_from={self.path}"
+                f"{self.path}: {refusal}, so no train state can be rebuilt; train on from its best parameters in a "
+                f"new folder: init_from={self.path}"
             )
-        config, num_seeds = self.config(), self.num_seeds()
+        at, best = self.read_metrics()[-1]["step"], self.read_best("restore it")
         _, like = init_states(config, num_seeds)
         params, _ = self.restore_best(like.params, num_seeds)
         states = stack([restart_state(config, seed_slice(params, i), at) for i in range(num_seeds)])
         self.save_latest(at, states, {"best": best, "wall_time_s": self.wall_time_at(at)}, num_seeds, params)
         self.wait()
         return at
+
+    def _rebuild_refusal(self) -> str | None:
+        """Why `restart_from_best` cannot rebuild this run's train state, or None: every seed's best
+        parameters (best/ and best.json) must be those of the last metrics line."""
+        logged, best = self.read_metrics(), self.read_best("restore it") or []
+        if not logged or not best:
+            return "it has no metrics line or no best.json"
+        at, older = (
+            logged[-1]["step"],
+            [s for s, b in zip(self.seeds(), best, strict=False) if b["step"] != logged[-1]["step"]],
+        )
+        if len(best) != self.num_seeds() or self.best_step() != at or older:
+            which = f" (seed {', '.join(map(str, older))})" if older else ""
+            return f"its best parameters{which} are not those of its last metrics line (step {at})"
+        return None
 
     def wait(self) -> None:
         """Waits for the checkpoints being written; a failed write is a `RamError` naming the folder."""

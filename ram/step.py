@@ -27,6 +27,7 @@ from jax.sharding import PartitionSpec as P
 
 from ram import tasks
 from ram.config import Config
+from ram.errors import RamError
 from ram.losses import make_loss_fn
 from ram.model import RAM
 
@@ -98,6 +99,11 @@ def restart_state(config: Config, params: nnx.State, at_step: int) -> TrainState
     it goes on with the same data, keys and schedules, and only the optimiser's memory differs."""
     fresh = make_optimizer(config).init(params)
     scheduled = lambda x: isinstance(x, optax.ScaleByScheduleState)  # noqa: E731
+    # Every optimiser of `make_optimizer` keeps its schedule's count in one such state; a schedule
+    # kept elsewhere would silently start again from step 0.
+    found = [x for x in jax.tree.leaves(fresh, is_leaf=scheduled) if scheduled(x)]
+    if len(found) != 1:
+        raise RamError(f"the optimiser keeps {len(found)} schedule counts; restart_state knows where one is kept")
     opt_state = jax.tree.map(
         lambda x: x._replace(count=jnp.asarray(at_step, x.count.dtype)) if scheduled(x) else x,
         fresh,

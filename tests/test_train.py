@@ -301,23 +301,63 @@ def test_a_run_whose_best_is_older_than_its_last_validation_is_not_rebuilt(tmp_p
         train.train_and_evaluate(config, tmp_path, synthetic, resume=True, progress=False)
     assert "restart_from_best" not in str(refused.value)  # the way on it names is init_from alone
     with pytest.raises(
-        RamError, match="best parameters \\(step 10\\) are not those of its last metrics line \\(step 20\\).*init_from="
+        RamError, match="best parameters \\(seed 0\\) are not those of its last metrics line \\(step 20\\).*init_from="
     ):
         rundir.RunDir(tmp_path).restart_from_best()
+    (tmp_path / "best.json").unlink()
+    with pytest.raises(RamError, match="no best.json, so no train state can be rebuilt"):
+        rundir.RunDir(tmp_path).restart_from_best()
+    with pytest.raises(RamError, match="is not a run folder"):
+        rundir.RunDir(tmp_path / "nothing").restart_from_best()
     assert not (tmp_path / "checkpoints").exists()
 
 
-def test_a_restarted_state_takes_the_scheduled_rate_in_its_first_update():
-    """`restart_state`: at step S, Adam's first update after a restart is lr(S) * g / (|g| + eps)
-    (bias-corrected moments of one gradient), worked out by hand; the schedule does not restart."""
-    config = TINY.replace(train_steps=100, warmup_steps=10, learning_rate=1e-2, grad_clip=0.0)
+def test_a_run_of_two_seeds_is_rebuilt_only_when_each_seeds_best_is_its_last_validation(
+    tmp_path, synthetic, monkeypatch
+):
+    config = TINY.replace(schedule="constant", warmup_steps=0, eval_every=10, train_steps=20)
+    # Seed 0 improves at every validation, seed 1's best stays step 10's.
+    validation_errors(monkeypatch, lambda step, seed: 100.0 - step if seed == 0 else float(step))
+    train.train_and_evaluate(config, tmp_path / "a", synthetic, num_seeds=2, progress=False)
+    validation_errors(monkeypatch, lambda step, seed: 100.0 - step)  # both improve
+    train.train_and_evaluate(config, tmp_path / "b", synthetic, num_seeds=2, progress=False)
+    for name in ("a", "b"):
+        shutil.rmtree(tmp_path / name / "checkpoints")
+        (tmp_path / name / "results.json").unlink()
+    with pytest.raises(RamError, match="no train checkpoint") as refused:
+        train.train_and_evaluate(config, tmp_path / "a", synthetic, num_seeds=2, resume=True, progress=False)
+    assert "restart_from_best" not in str(refused.value)
+    with pytest.raises(RamError, match="best parameters \\(seed 1\\) are not those of its last metrics line"):
+        rundir.RunDir(tmp_path / "a").restart_from_best()
+    assert rundir.RunDir(tmp_path / "b").restart_from_best() == 20
+    longer = config.replace(train_steps=30)
+    results = train.train_and_evaluate(longer, tmp_path / "b", synthetic, num_seeds=2, resume=True, progress=False)
+    assert results["best_step"] == [30, 30]
+
+
+@pytest.mark.parametrize("optimizer, weight_decay", [("adam", 0.0), ("adam", 0.1), ("sgd", 0.0), ("sgd", 0.1)], ids=str)
+def test_a_restarted_state_takes_the_scheduled_rate_in_its_first_update(optimizer, weight_decay):
+    """`restart_state`: at step S, the first update after a restart is, worked out by hand, Adam's
+    lr(S) * g / (|g| + eps) (bias-corrected moments of one gradient) or momentum SGD's lr(S) * g (a
+    fresh trace), with or without weight decay (of matrices only: this vector has none); the schedule
+    does not restart."""
+    config = TINY.replace(
+        train_steps=100,
+        warmup_steps=10,
+        learning_rate=1e-2,
+        grad_clip=0.0,
+        optimizer=optimizer,
+        weight_decay=weight_decay,
+    )
     params = {"w": jnp.asarray([1.0, -2.0, 3.0])}
     state = step.restart_state(config, params, 60)
     grads = {"w": jnp.asarray([0.5, -4.0, 0.0])}
     updates, _ = step.make_optimizer(config).update(grads, state.opt_state, params)
     lr = float(step.learning_rate_schedule(config)(60))
     assert lr < 0.7 * config.learning_rate  # well into the cosine decay: a restarted schedule would differ
-    np.testing.assert_allclose(updates["w"], [-lr * 0.5 / (0.5 + 1e-8), lr * 4.0 / (4.0 + 1e-8), 0.0], rtol=1e-5)
+    g = np.asarray(grads["w"])
+    expected = -lr * g / (np.abs(g) + 1e-8) if optimizer == "adam" else -lr * g
+    np.testing.assert_allclose(updates["w"], expected, rtol=1e-5)
     assert int(state.step) == 60
 
 
