@@ -78,7 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="classify image files with a run's best parameters")
     p.add_argument("run_dir")
     p.add_argument("images", nargs="+", help="image files, or folders of them (PNG, JPEG, ...)")
-    p.add_argument("--mc-samples", type=int, default=1, help="average the class probabilities over M trajectories")
+    p.add_argument(
+        "--mc-samples",
+        type=int,
+        default=1,
+        help="average the class probabilities over M trajectories (one trajectory is one draw of the policy's noise)",
+    )
     p.add_argument("--seed-index", type=int, default=0, help="which seed of a run of several")
     p.add_argument("--json", action="store_true", help="one JSON object per image, with every class's probability")
 
@@ -225,8 +230,10 @@ def image_files(given: list[str]) -> list[Path]:
     files = []
     for name in given:
         path = Path(name).expanduser()
-        if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        if path.is_dir():  # hidden files (macOS's ._NAME among them) left out, as a folder dataset does
+            found = sorted(
+                p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and p.name[0] != "."
+            )
             if not found:
                 raise RamError(f"{path} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
             files += found
@@ -244,16 +251,23 @@ def cmd_predict(args) -> int:
 
     run = rundir.load_run(args.run_dir)
     files = image_files(args.images)
-    # As the run's images were read: resized to its image_size if it had one (a folder run's own).
-    decoded = datasets.read_images(files, run.config.image_size)
-    odd = next((i for i, im in enumerate(decoded) if im.shape[:2] != decoded[0].shape[:2]), None)
-    if odd is not None:
-        (h, w), (oh, ow) = decoded[0].shape[:2], decoded[odd].shape[:2]
-        raise RamError(
-            f"images of several sizes ({files[0]} is {h}x{w}, {files[odd]} is {oh}x{ow}): give images of the "
-            "size this run takes"
-        )
-    probs = evaluate.predict(run, np.stack(decoded), seed_index=args.seed_index, mc_samples=args.mc_samples)
+    # Read as the run's images were: resized to its image_size (task=mnist: the images themselves; other
+    # tasks take whole canvases, as they are), greyscale files in colour for a colour run.
+    size = run.config.image_size if run.config.task == "mnist" else 0
+    images = datasets.stack_images(
+        datasets.read_images(files, size),
+        [str(f) for f in files],
+        "predict",
+        colour=run.config.channels == 3,
+        fix="give images of the size this run takes",
+    )
+    step = run.config.eval_batch_size  # a batch at a time, as evaluation goes
+    probs = np.concatenate(
+        [
+            evaluate.predict(run, images[i : i + step], seed_index=args.seed_index, mc_samples=args.mc_samples)
+            for i in range(0, len(images), step)
+        ]
+    )
     for path, p in zip(files, probs, strict=True):
         label = int(p.argmax())
         name = run.class_names[label] if label < len(run.class_names) else str(label)

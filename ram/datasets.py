@@ -190,14 +190,23 @@ def _to_uint8(images: np.ndarray, what: str) -> np.ndarray:
     raise DataError(f"{what}: images must be uint8 (0-255) or float in [0, 1], not {images.dtype}")
 
 
-def _one_size(images: list[np.ndarray], names: list[str], source: str) -> np.ndarray:
-    """Stacks [H, W, C] images into [N, H, W, C]; one line if their sizes differ."""
+def stack_images(
+    images: list[np.ndarray],
+    names: list[str],
+    source: str,
+    colour: bool = False,
+    fix: str = "set image_size=S to resize them all to S x S",
+) -> np.ndarray:
+    """Stacks [H, W, C] images into [N, H, W, C], greyscale ones repeated to 3 channels if `colour` or
+    any image is in colour (as a folder of both trains); one line, ending in `fix`, if their sizes differ."""
+    if colour or any(im.shape[-1] == 3 for im in images):
+        images = [np.repeat(im, 3, -1) if im.shape[-1] == 1 else im for im in images]
     first = images[0].shape[:2]
     for im, name in zip(images, names, strict=True):
         if im.shape[:2] != first:
             raise DataError(
                 f"{source}: images of mixed sizes ({names[0]} is {first[0]}x{first[1]}, {name} is "
-                f"{im.shape[0]}x{im.shape[1]}); set image_size=S to resize them all to S x S"
+                f"{im.shape[0]}x{im.shape[1]}); {fix}"
             )
     return np.stack(images)
 
@@ -458,9 +467,7 @@ def _decode(files: dict[str, list[Path]], labels: dict[str, list[int]], image_si
     colour = any(im.shape[-1] == 3 for ims in decoded.values() for im in ims)
     splits = {}
     for split_name, images in decoded.items():
-        if colour:
-            images = [np.repeat(im, 3, -1) if im.shape[-1] == 1 else im for im in images]
-        stacked = _one_size(images, [str(p) for p in files[split_name]], name)
+        stacked = stack_images(images, [str(p) for p in files[split_name]], name, colour)
         splits[split_name] = Split(stacked, np.asarray(labels[split_name], np.int32))
     if not image_size:
         shapes = {s: sp.images.shape[1:3] for s, sp in splits.items()}
@@ -643,7 +650,7 @@ def load_tfds(name: str, config: str = "", *, data_dir=None, image_size: int = 0
             labels.append(int(example[label_key]))
         if images:
             names = [f"{split_name}[{i}]" for i in range(len(images))]
-            splits[split_name] = Split(_one_size(images, names, label), np.asarray(labels, np.int32))
+            splits[split_name] = Split(stack_images(images, names, label), np.asarray(labels, np.int32))
     if "train" not in splits:
         raise DataError(f"{label}: it has no train split (splits: {_tfds_splits(builder)})")
     classes = features[label_key]

@@ -167,12 +167,23 @@ def test_predict_classifies_image_files_as_evaluate_predict_does(capsys, tmp_pat
     for argv, message in (
         ([str(tmp_path / "nowhere.png")], "nowhere.png: no such file or folder"),
         ([str(tmp_path)], f"{tmp_path} holds no image files"),
-        ([str(folder)], "images of several sizes (" + str(folder / "0.png") + " is 28x28, "),
+        ([str(folder)], "images of mixed sizes (" + str(folder / "0.png") + " is 28x28, "),
         ([str(folder / "small.png")], "images of shape (1, 20, 28, 1) do not fit this run: give [B, 28, 28]"),
         ([str(folder / "notes.txt")], "cannot read the image"),
     ):
         code, _, err = run(capsys, "predict", run_dir, *argv)
         assert code == 2 and err.count("\n") == 1 and message in err, err
+    # A colour run reads greyscale files in colour, as a folder of both trains; hidden files are skipped.
+    colour = datasets.from_arrays(*((np.repeat(s.images[..., None], 3, -1), s.labels) for s in synthetic))
+    train.train_and_evaluate(TINY, tmp_path / "colour", colour, progress=False)
+    capsys.readouterr()
+    (folder / "small.png").unlink()
+    (folder / "._0.png").write_bytes(b"macOS metadata, not an image")
+    code, out, _ = run(capsys, "predict", str(tmp_path / "colour"), str(folder), "--json")
+    greys = np.repeat(synthetic.test.images[:3, ..., None], 3, -1)
+    expected = evaluate.predict(rundir.load_run(tmp_path / "colour"), greys)
+    assert code == 0
+    np.testing.assert_allclose([json.loads(line)["probabilities"] for line in out.splitlines()], expected, atol=1e-6)
 
 
 def test_presets_say_what_each_task_is(capsys):
