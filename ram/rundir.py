@@ -11,7 +11,8 @@
     run_dir/best/<s>/         orbax: the parameters with the lowest validation error
     run_dir/lock              the PID of the process training in the folder
     run_dir/eval-cpu.json     a GPU-trained run's `ram eval --json` on a CPU (recorded runs only)
-    run_dir/data.json         the dataset it trained on: each split's size and digest (`ram.datasets.fingerprint`)
+    run_dir/data.json         the dataset it trained on (`ram.datasets.fingerprint`): its images' shape,
+                              class names, each split's size and digest
     run_dir/events.out.tfevents.*   TensorBoard: the metrics and each validation's glimpse figure (`ram.events`)
     run_dir/glimpses.png, glimpses.gif, curves.png   figures `ram.visualize` draws, at `RunDir.figure`'s paths
 

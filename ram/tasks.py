@@ -197,9 +197,13 @@ def eval_batch(split_name: str, split: DeviceSplit, index: chex.Array, config: C
     Returns:
       images [B, canvas, canvas, C] float32 (task=mnist: the images' own [B, H, W, C]), labels [B] int32.
     """
+    return _compose_batch(_eval_keys(split_name, index + offset), split, index, config)
+
+
+def _eval_keys(split_name: str, examples: chex.Array) -> chex.Array:
+    """[B] the keys of a split's fixed examples `examples` ([B] int, numbers in the whole split)."""
     base = jax.random.key(EVAL_SEEDS[split_name])
-    keys = jax.vmap(lambda i: jax.random.fold_in(base, i + offset))(index)
-    return _compose_batch(keys, split, index, config)
+    return jax.vmap(lambda i: jax.random.fold_in(base, i))(examples)
 
 
 def needs_whole_split(config: Config) -> bool:
@@ -222,5 +226,5 @@ def figure_examples(split_name: str, split, config: Config, num: int) -> tuple[c
     if needs_whole_split(config):
         return eval_batch(split_name, split if isinstance(split, DeviceSplit) else to_device(split), index, config)
     own = type(split)(split.images[index], split.labels[index])
-    keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(EVAL_SEEDS[split_name]), i))(jnp.asarray(index))
-    return _compose_batch(keys, own if isinstance(own, DeviceSplit) else to_device(own), jnp.arange(len(index)), config)
+    own = own if isinstance(own, DeviceSplit) else to_device(own)
+    return _compose_batch(_eval_keys(split_name, jnp.asarray(index)), own, jnp.arange(len(index)), config)

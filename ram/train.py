@@ -230,7 +230,8 @@ def train_and_evaluate(
       command: the command line that started the run, recorded in results.json.
       announce: a line printed once the config, the data, `init_from` and the run folder are checked
         (the CLI's `ram: training PRESET in DIR`): a config the data contradicts, a bad `init_from`, a
-        folder that holds another run or a `--resume` it refuses is reported with nothing before it.
+        folder that holds another run or a `--resume` the folder's files refuse (`RunDir.prepare`) is
+        reported with nothing before it.
 
     Returns:
       The dict written to `run_dir/results.json` (`ram.rundir.upgrade_results`' schema).
