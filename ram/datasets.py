@@ -662,12 +662,12 @@ def load_tfds(name: str, config: str = "", *, data_dir=None, image_size: int = 0
 
 def info_of(dataset) -> DatasetInfo:
     """The `DatasetInfo` of a `Dataset`, or of a bare (train, validation, test) triple such as
-    `ram.data.Mnist` (MNIST's 10 classes; channels and size from the arrays)."""
+    `ram.data.Mnist` (MNIST's 10 classes and their names; channels and size from the arrays)."""
     if isinstance(getattr(dataset, "info", None), DatasetInfo):
         return dataset.info
     images = as_nhwc(np.asarray(dataset.train.images[:1]))
     h, w, c = images.shape[1:]
-    return DatasetInfo("mnist", MNIST_CLASSES, int(c), (int(h), int(w)), ())
+    return DatasetInfo("mnist", MNIST_CLASSES, int(c), (int(h), int(w)), MNIST_INFO.class_names)
 
 
 def fields_from_data(task: str) -> tuple[str, ...]:
