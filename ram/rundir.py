@@ -710,10 +710,8 @@ class RunDir:
         logged, best = self.read_metrics(), self.read_best("restore it") or []
         if not logged or not best:
             return "it has no metrics line or no best.json"
-        at, older = (
-            logged[-1]["step"],
-            [s for s, b in zip(self.seeds(), best, strict=False) if b["step"] != logged[-1]["step"]],
-        )
+        at = logged[-1]["step"]
+        older = [s for s, b in zip(self.seeds(), best, strict=False) if b["step"] != at]
         if len(best) != self.num_seeds() or self.best_step() != at or older:
             which = f" (seed {', '.join(map(str, older))})" if older else ""
             return f"its best parameters{which} are not those of its last metrics line (step {at})"
