@@ -3,10 +3,10 @@
     ram train PRESET [key=value ...] [--run-dir DIR] [--resume] [--seeds N] [--no-progress]
               [--mnist-dir DIR] [--data-dir DIR] [--distributed ...]
               (dataset=mnist | tfds:NAME[:CONFIG] | folder:PATH, a key=value like any other)
-    ram eval RUN_DIR [--mc-samples M] [--json] [--mnist-dir DIR] [--data-dir DIR]
+    ram eval RUN_DIR [--mc-samples M] [--json] [--dataset NAME] [--mnist-dir DIR] [--data-dir DIR]
     ram predict RUN_DIR IMAGE_OR_FOLDER ... [--mc-samples M] [--seed-index I] [--json]
                                              each image's class and its probability
-    ram visualize RUN_DIR [--num N] [--seed S] [--mnist-dir DIR] [--data-dir DIR]
+    ram visualize RUN_DIR [--num N] [--seed S] [--dataset NAME] [--mnist-dir DIR] [--data-dir DIR]
                                              glimpses.png + glimpses.gif in the run folder
     ram plot RUN_DIR                         curves.png in the run folder
     ram data show PRESET [key=value ...] [--split SPLIT] [--num N] [--out PNG] [--mnist-dir DIR] [--data-dir DIR]
@@ -42,6 +42,29 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="tensorflow-datasets data folder (default: its own)")
 
 
+def _add_moved_dataset_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--dataset",
+        metavar="NAME",
+        help="the run's data from elsewhere, e.g. folder:NEWPATH for a folder that moved (default: the run's own; "
+        "data.json's digest says if it differs)",
+    )
+
+
+def run_dataset(config, args):
+    """`(config, data)`: the run's dataset, or the one `--dataset` names in its place."""
+    from ram import datasets
+
+    if args.dataset:
+        config = config.replace(dataset=args.dataset)
+    try:
+        return config, datasets.load(config, args.mnist_dir, args.data_dir)
+    except RamError as e:
+        if not args.dataset and datasets.parse_dataset_kind(config.dataset) == "folder":
+            raise RamError(f"{e}; if the run's folder moved, name it: --dataset folder:PATH") from None
+        raise
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ram", description="Recurrent Attention Model (Mnih et al., 2014) in JAX.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -71,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="test errors of a run's best-on-validation checkpoint")
     p.add_argument("run_dir")
+    _add_moved_dataset_arg(p)
     p.add_argument("--mc-samples", type=int, help="trajectories averaged by the MC error (default: the run's)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     _add_data_args(p)
@@ -89,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("visualize", help="glimpse trajectories of a run: glimpses.png and glimpses.gif")
     p.add_argument("run_dir")
+    _add_moved_dataset_arg(p)
     p.add_argument("--num", type=int, default=8, help="test examples to show")
     p.add_argument("--seed", type=int, default=0)
     _add_data_args(p)
@@ -199,12 +224,12 @@ def resume_command(args, run_dir: Path, overrides: list[str], preset: str | None
 
 
 def cmd_eval(args) -> int:
-    from ram import datasets, evaluate, rundir
+    from ram import evaluate, rundir
 
     config = rundir.RunDir(args.run_dir).config()
     if args.mc_samples is not None and args.mc_samples < 1:
         raise RamError(f"--mc-samples={args.mc_samples}: must be at least 1")
-    dataset = datasets.load(config, args.mnist_dir, args.data_dir)  # the run's own dataset
+    config, dataset = run_dataset(config, args)
     results = evaluate.evaluate_run(args.run_dir, dataset, config=config, mc_samples=args.mc_samples)
     if args.json:
         print(json.dumps(results))
@@ -288,14 +313,14 @@ def check_num(num: int) -> None:
 
 
 def cmd_visualize(args) -> int:
-    from ram import datasets, rundir, visualize
+    from ram import rundir, visualize
     from ram.config import MAX_SEED
 
     config = rundir.RunDir(args.run_dir).config()  # fail fast on a wrong folder
     check_num(args.num)
     if not 0 <= args.seed < MAX_SEED:
         raise RamError(f"--seed={args.seed}: must be in [0, {MAX_SEED}) (jax.random.key takes 32 bits)")
-    dataset = datasets.load(config, args.mnist_dir, args.data_dir)  # the run's own dataset
+    _, dataset = run_dataset(config, args)
     paths = visualize.visualize_run(args.run_dir, dataset, num=args.num, seed=args.seed)
     print("\n".join(str(p) for p in paths))
     return 0

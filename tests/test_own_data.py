@@ -79,6 +79,15 @@ def test_colour_folder_trains_evaluates_visualises_and_logs(capsys, tmp_path, mo
     assert main(["eval", str(run_dir), "--json"]) == 0
     assert "the data differs from what" in capsys.readouterr().err
     (folder / "test" / "red" / "new.png").unlink()
+    assert data["class_names"] == ["blue", "green", "red"]  # label i's name, for ram predict
+    # A folder that moved: one line that says how to name it, and --dataset names it.
+    moved = folder.rename(tmp_path / "moved")
+    assert main(["eval", str(run_dir), "--json"]) == 2
+    assert "if the run's folder moved, name it: --dataset folder:PATH" in capsys.readouterr().err
+    assert main(["eval", str(run_dir), "--json", "--dataset", f"folder:{moved}"]) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out)["test_error_pct"] == trained["test_error_pct"] and "differs" not in out.err
+    folder = moved.rename(folder)
 
     # TensorBoard: every number of metrics.jsonl, and the glimpse figure of each validation.
     lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
@@ -87,7 +96,7 @@ def test_colour_folder_trains_evaluates_visualises_and_logs(capsys, tmp_path, mo
     assert [s for s, _ in logged["scalars"]["train_loss"]] == [20, 40]
     assert [s for s, _ in logged["images"]["glimpses/validation"]] == [20, 40]
 
-    # Colour glimpses: the figure shows the blue squares of the first test images in blue.
+    # Colour glimpses: the figure shows the blue squares of the blue test images in blue.
     png, _ = run(capsys, "visualize", run_dir, "--num", "3").split()
     with Image.open(png) as im:
         pixels = np.asarray(im.convert("RGB"), int)
