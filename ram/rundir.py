@@ -686,7 +686,8 @@ class RunDir:
         but whose best parameters are those of its last validation: those parameters, the optimiser's
         moments restarted (`ram.step.restart_state`), its best record and wall time as logged. Returns
         the step; `--resume` then continues from it, with the data and keys of the run. Anything else
-        (a checkpoint present, best parameters older than the last metrics line) is refused."""
+        (a checkpoint present, no best.json, a seed's best parameters older than the last metrics line)
+        is refused (`_rebuild_refusal`)."""
         config, num_seeds = self.config(), self.num_seeds()  # "not a run folder" first
         if self.latest_step() is not None:
             raise RamError(f"{self.path} holds a train checkpoint (step {self.latest_step()}): resume it with --resume")
